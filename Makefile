@@ -1,0 +1,48 @@
+# The two commands a new user needs are `make run` and `make test`; the rest serve them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ADDR   ?= 127.0.0.1:10100
+PYTEST_ARGS ?=
+
+.PHONY: run test venv services-up services-down services-status proto fixtures bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+# The embedded collector: SQLite + a blob folder under ./data, no servers needed.
+run: $(STAMP)
+	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
+
+# Everything: unit, contract, integration and end-to-end suites, against real services.
+test: $(STAMP) services-up
+	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services-up:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+services-status:
+	@scripts/services.sh status
+
+# Regenerates the checked-in protobuf modules.
+proto: $(STAMP)
+	@scripts/gen_proto.sh
+
+# Regenerates the real Go profiles under tests/testdata and their text goldens.
+fixtures: $(STAMP)
+	@scripts/gen_fixtures.sh
+
+bench: $(STAMP)
+	$(BIN)/python bench/pprof_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
