@@ -1,0 +1,36 @@
+"""pprof profiles: parse, check, merge, write and render them.
+
+The profile is the generated protobuf message (`Profile`, perftools.profiles.Profile) with its
+string table; the functions here resolve strings where they need to. Nothing else of the project
+is imported from here.
+"""
+from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
+from shared.pprof.info import is_empty, period_type, sample_types, signature, time_nanos, totals
+from shared.pprof.merge import Merger, merge
+from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, decompress, parse
+from shared.pprof.profile_pb2 import Profile
+from shared.pprof.text import to_text
+from shared.pprof.validate import check_valid
+from shared.pprof.write import write
+
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED",
+    "IncompatibleProfiles",
+    "MalformedProfile",
+    "Merger",
+    "PprofError",
+    "Profile",
+    "ProfileTooLarge",
+    "check_valid",
+    "decompress",
+    "is_empty",
+    "merge",
+    "parse",
+    "period_type",
+    "sample_types",
+    "signature",
+    "time_nanos",
+    "to_text",
+    "totals",
+    "write",
+]
