@@ -1,0 +1,245 @@
+"""Profile metadata in SQL (SQLAlchemy Core): SQLite for the embedded collector, PostgreSQL in
+production, the same statements on both.
+
+`created_at` is stored as integer epoch seconds, so the inclusive window compares exactly at
+second precision on every engine. Labels live in a child table, one row per pair, indexed on
+(key, value) so the AND-of-pairs filter is one indexed subquery per pair.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from shared.errors import Unavailable
+from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
+
+metadata = sa.MetaData()
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+)
+
+profile_labels = sa.Table(
+    "profile_labels",
+    metadata,
+    sa.Column("profile_id", sa.String(20), sa.ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Enough below SQLite's and PostgreSQL's bound-parameter limits for any row shape here.
+_CHUNK = 500
+T = TypeVar("T")
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`; on SQLite, WAL mode and a busy timeout so readers never block the writer
+    and concurrent writers wait instead of failing."""
+    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+    return engine
+
+
+def migrate(url: str) -> None:
+    """Bring the schema at `url` up to the newest migration (shared/migrations)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = create_engine(url)
+    try:
+        with _unavailable_on_error(url), engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+class SqlMetaStore:
+    """`MetaStore` over SQLAlchemy Core; the schema comes from `migrate(url)`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def put(self, metas: Sequence[ProfileMeta]) -> None:
+        if not metas:
+            return
+        rows = [
+            {
+                "id": m.id,
+                "service": m.service,
+                "type": m.type.value,
+                "created_at": _epoch(m.created_at),
+                "received_at": _epoch(m.received_at),
+                "size": m.size,
+                "signature": m.signature,
+            }
+            for m in metas
+        ]
+        label_rows = [
+            {"profile_id": m.id, "position": i, "key": lb.key, "value": lb.value}
+            for m in metas
+            for i, lb in enumerate(m.labels)
+        ]
+        with self._guard(), self.engine.begin() as conn:
+            insert = _insert_ignore(conn)
+            for chunk in _chunks(rows, _CHUNK // 8):
+                conn.execute(insert(profiles, ("id",)), chunk)
+            for chunk in _chunks(label_rows, _CHUNK // 4):
+                conn.execute(insert(profile_labels, ("profile_id", "position")), chunk)
+
+    def find(self, query: Query) -> list[ProfileMeta]:
+        p = profiles
+        cond = [
+            p.c.service == query.service,
+            p.c.created_at >= _epoch(query.start),
+            p.c.created_at <= _epoch(query.end),
+        ]
+        if query.type is not None:
+            cond.append(p.c.type == query.type.value)
+        for lb in query.labels:
+            cond.append(
+                p.c.id.in_(
+                    sa.select(profile_labels.c.profile_id).where(
+                        profile_labels.c.key == lb.key, profile_labels.c.value == lb.value
+                    )
+                )
+            )
+        stmt = sa.select(p).where(*cond)
+        if query.limit is not None:
+            stmt = stmt.order_by(p.c.created_at.desc(), p.c.id.desc()).limit(query.limit)
+        else:
+            stmt = stmt.order_by(p.c.created_at, p.c.id)
+        with self._guard(), self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            if query.limit is not None:
+                rows.reverse()
+            return self._with_labels(conn, rows)
+
+    def get_many(self, ids: Sequence[str]) -> list[ProfileMeta]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        with self._guard(), self.engine.connect() as conn:
+            rows = []
+            for chunk in _chunks(unique, _CHUNK):
+                rows.extend(conn.execute(sa.select(profiles).where(profiles.c.id.in_(chunk))).all())
+            return self._with_labels(conn, rows)
+
+    def services(self) -> list[str]:
+        stmt = sa.select(profiles.c.service).distinct().order_by(profiles.c.service)
+        with self._guard(), self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt)]
+
+    def ping(self) -> None:
+        with self._guard(), self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def _with_labels(self, conn: sa.Connection, rows: Sequence[sa.Row]) -> list[ProfileMeta]:
+        labels: dict[str, list[Label]] = defaultdict(list)
+        pl = profile_labels
+        for chunk in _chunks([r.id for r in rows], _CHUNK):
+            stmt = (
+                sa.select(pl.c.profile_id, pl.c.key, pl.c.value)
+                .where(pl.c.profile_id.in_(chunk))
+                .order_by(pl.c.profile_id, pl.c.position)
+            )
+            for pid, key, value in conn.execute(stmt):
+                labels[pid].append(Label(key, value))
+        return [
+            ProfileMeta(
+                id=r.id,
+                service=r.service,
+                type=ProfileType(r.type),
+                labels=Labels(tuple(labels.get(r.id, ()))),
+                created_at=_from_epoch(r.created_at),
+                received_at=_from_epoch(r.received_at),
+                size=r.size,
+                signature=r.signature,
+            )
+            for r in rows
+        ]
+
+    def _guard(self):
+        return _unavailable_on_error(self.url)
+
+
+class _unavailable_on_error:
+    """Turn "the database does not answer" into `Unavailable`; other errors stay what they are."""
+
+    def __init__(self, url: str) -> None:
+        self.where = sa.engine.make_url(url).render_as_string(hide_password=True)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
+            isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        ):
+            raise Unavailable(f"metadata database {self.where} unavailable: {exc.orig}") from exc
+        return False
+
+
+def _insert_ignore(conn: sa.Connection):
+    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
+
+    def build(table: sa.Table, keys: tuple[str, ...]):
+        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+    return build
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _chunks(items: Sequence[T] | Iterable[T], size: int) -> Iterator[list[T]]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
