@@ -1,0 +1,1 @@
+"""The query API: `go tool pprof` and people GET profiles here."""

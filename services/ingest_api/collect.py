@@ -1,0 +1,101 @@
+"""From an upload to an `IngestRecord`: every check the ingest API makes, without HTTP.
+
+Order: service, type, labels, created_at parameter, then the body (pprof parsed with the
+decompression limit, at least one sample, sample types consistent with the declared type).
+"""
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timezone
+from typing import Callable, Mapping
+
+from services.ingest_api.config import IngestConfig
+from shared.errors import BadRequest
+from shared.model import (
+    IngestRecord,
+    Labels,
+    ProfileType,
+    contradicting_type,
+    from_unix,
+    new_id,
+    parse_time,
+    utc_seconds,
+)
+from shared import pprof
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def collect(
+    params: Mapping[str, str], body: bytes, cfg: IngestConfig, *, clock: Clock = utc_now
+) -> IngestRecord:
+    """Validate one upload; raises BadRequest / PayloadTooLarge / pprof errors with the reason."""
+    service = parse_service(params.get("service"), cfg)
+    ptype = ProfileType.parse(params.get("type"))
+    labels = parse_labels(params.get("labels"), cfg)
+    declared_at = None
+    if params.get("created_at"):
+        declared_at = parse_time("created_at", params["created_at"])
+    received_at = utc_seconds(clock())
+
+    signature = ""
+    created_at = declared_at or received_at
+    if ptype.is_pprof:
+        profile = pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
+        if pprof.is_empty(profile):
+            raise pprof.MalformedProfile("no samples")
+        types = pprof.sample_types(profile)
+        other = contradicting_type(ptype, (name for name, _unit in types))
+        if other is not None:
+            raise BadRequest(
+                f'bad request: profile declared as "{ptype}" holds the sample types of "{other}" '
+                f"({', '.join(f'{n}/{u}' for n, u in types)})"
+            )
+        signature = pprof.signature(profile)
+        nanos = pprof.time_nanos(profile)
+        if nanos > 0:
+            created_at = from_unix(nanos // 1_000_000_000)
+    elif not body:
+        raise BadRequest("bad request: empty trace")
+
+    return IngestRecord(
+        id=new_id(received_at.timestamp()),
+        service=service,
+        type=ptype,
+        labels=labels,
+        created_at=created_at,
+        received_at=received_at,
+        body=bytes(body),
+        signature=signature,
+    )
+
+
+def parse_service(raw: str | None, cfg: IngestConfig) -> str:
+    service = (raw or "").strip()
+    if not service:
+        raise BadRequest('bad request: missing "service"')
+    if len(service) > cfg.max_service_chars:
+        raise BadRequest(f'bad request: "service" is longer than {cfg.max_service_chars} characters')
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in service):
+        raise BadRequest('bad request: "service" contains control characters')
+    return service
+
+
+def parse_labels(raw: str | None, cfg: IngestConfig) -> Labels:
+    labels = Labels.parse(raw)
+    if len(labels) > cfg.max_labels:
+        raise BadRequest(f"bad request: more than {cfg.max_labels} labels")
+    for lb in labels:
+        if len(lb.key) > cfg.max_label_key_chars:
+            raise BadRequest(
+                f"bad request: label key {lb.key[:32]!r}... is longer than {cfg.max_label_key_chars} characters"
+            )
+        if len(lb.value) > cfg.max_label_value_chars:
+            raise BadRequest(
+                f"bad request: value of label {lb.key!r} is longer than {cfg.max_label_value_chars} characters"
+            )
+    return labels

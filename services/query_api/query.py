@@ -1,0 +1,120 @@
+"""What the query API does, without HTTP: parse a find, run it, merge what it found.
+
+Merges stream: each stored profile is read, parsed and folded into one `Merger` before the next
+is read, so memory holds the running result and one input, never all of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from services.query_api.config import QueryConfig
+from shared import pprof
+from shared.errors import BadRequest, NotFound
+from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
+from shared.ports import BlobStore, MetaStore
+
+
+@dataclass(frozen=True)
+class Stores:
+    meta: MetaStore
+    blobs: BlobStore
+
+
+def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
+    """profefe's find/merge parameters -> a `Query`; unknown parameters are ignored."""
+    service = (params.get("service") or "").strip()
+    if not service:
+        raise BadRequest('bad request: missing "service"')
+    raw_type = (params.get("type") or "").strip()
+    ptype = None
+    if raw_type:
+        ptype = ProfileType.parse(raw_type)
+    if merging:
+        if ptype is None:
+            raise BadRequest('bad request: missing "type"')
+        if not ptype.is_pprof:
+            raise BadRequest(f'bad request: "{ptype}" profiles cannot be merged')
+    labels = Labels.parse(params.get("labels"))
+    window = []
+    for name in ("from", "to"):
+        raw = params.get(name)
+        if not raw:
+            raise BadRequest(f'bad request: missing "{name}"')
+        window.append(parse_time(name, raw))
+    limit = None
+    if params.get("limit") is not None:
+        limit = _positive_int("limit", params["limit"])
+    return Query(service=service, type=ptype, labels=labels, start=window[0], end=window[1], limit=limit)
+
+
+def _positive_int(name: str, raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise BadRequest(f'bad request: bad "{name}" "{raw}": want a positive integer')
+    return int(text)
+
+
+def find(stores: Stores, query: Query) -> list[ProfileMeta]:
+    found = stores.meta.find(query)
+    if not found:
+        raise NotFound("nothing found")
+    return found
+
+
+def parse_ids(raw: str) -> list[str]:
+    """`id1+id2+...` (a space is what `+` becomes when a client form-decodes the path)."""
+    ids = [part for part in raw.replace(" ", "+").split("+") if part]
+    if not ids:
+        raise NotFound("nothing found")
+    return list(dict.fromkeys(ids))
+
+
+def get_metas(stores: Stores, ids: Sequence[str]) -> list[ProfileMeta]:
+    """The metadata of every id, in the order asked; the first unknown one is a 404 naming it."""
+    known = {m.id: m for m in stores.meta.get_many([i for i in ids if is_id(i)])}
+    for i in ids:
+        if i not in known:
+            raise NotFound(f'nothing found: no profile with id "{i}"')
+    return [known[i] for i in ids]
+
+
+def read_blob(stores: Stores, meta: ProfileMeta) -> bytes:
+    try:
+        return stores.blobs.get(blob_key(meta.id))
+    except NotFound:
+        raise NotFound(f'nothing found: no stored data for profile "{meta.id}"') from None
+
+
+def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> bytes:
+    """One gzip pprof merging `metas` (in order); traces and incompatible profiles are refused."""
+    if len(metas) > cfg.max_merge_profiles:
+        raise BadRequest(
+            f"bad request: {len(metas)} profiles match, more than the {cfg.max_merge_profiles} "
+            'one merge may read; narrow the window or set "limit"'
+        )
+    for m in metas:
+        if not m.type.is_pprof:
+            raise BadRequest(f'bad request: profile "{m.id}" is a {m.type} and cannot be merged')
+    merger = pprof.Merger()
+    for m in metas:
+        merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
+    return pprof.write(merger.result(), level=1)
+
+
+def filename(metas: Sequence[ProfileMeta], data: bytes | None = None) -> str:
+    """`<service>-<type>-<id>.pb.gz` for one profile, `<service>-<type>-merged.pb.gz` for several."""
+    services = {m.service for m in metas}
+    types = {m.type.value for m in metas}
+    service = services.pop() if len(services) == 1 else "profiles"
+    ptype = types.pop() if len(types) == 1 else "mixed"
+    if data is None:
+        return f"{service}-{ptype}-merged.pb.gz"
+    m = metas[0]
+    if m.type is ProfileType.TRACE:
+        ext = "trace"
+    elif data.startswith(b"\x1f\x8b"):
+        ext = "pb.gz"
+    else:
+        ext = "pb"
+    return f"{service}-{ptype}-{m.id}.{ext}"
