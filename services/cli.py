@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from services.importer import DEFAULT_URL, PROFILE_TYPES, run_import
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="profefe-py", prog_name="profefe")
@@ -75,6 +77,29 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     finally:
         ports.close()
     raise SystemExit(code)
+
+
+@main.command("import", context_settings={"show_default": True})
+@click.option("--url", envvar="PROFEFE_URL", default=DEFAULT_URL, metavar="URL",
+              help="Any profefe-compatible collector (also PROFEFE_URL).")
+@click.option("--service", required=True, help="Service name the profiles belong to.")
+@click.option("--type", "profile_type", required=True,
+              type=click.Choice(PROFILE_TYPES))
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Repeatable.")
+@click.option("--created-at", metavar="TIME",
+              help="UTC YYYY-MM-DDTHH:MM:SS or RFC 3339; used when a profile has no time of its own.")
+@click.option("--attempts", default=4, type=click.IntRange(1, 10), help="Tries per file on 5xx or connection errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; failures only.")
+@click.argument("paths", nargs=-1, required=True, metavar="FILES_OR_DIRS...")
+def import_profiles(url, service, profile_type, labels, created_at, attempts, quiet, paths) -> None:
+    """Upload pprof files (directories walked) to a collector, like profefe's pprof_import.sh.
+
+    Exits 1 when any file was refused or could not be sent, naming each with the server's reason.
+    """
+    report = run_import(url=url, service=service, profile_type=profile_type, labels=labels,
+                        created_at=created_at, paths=paths, quiet=quiet, attempts=attempts)
+    if report.failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
