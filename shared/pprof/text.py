@@ -11,22 +11,32 @@ from shared.pprof.profile_pb2 import Profile
 
 
 def to_text(p: Profile) -> str:
-    """The text rendering of `p`: header lines, then one block per sample, leaf frame first."""
+    """The text rendering of `p`: header lines, a table of frames, then one line per sample.
+
+    Each distinct frame (`function file:line`) is printed once, numbered in sorted order, and a
+    sample lists its stack as those numbers, leaf first: stacks share most of their frames, so
+    this keeps goldens of real profiles small while staying fully resolved.
+    """
     st = p.string_table
     out = _header(p)
-    frames = _frames(p)
-    blocks = []
+    by_location = _frames(p)
+    numbers = {text: n for n, text in enumerate(sorted({f for fs in by_location.values() for f in fs}), 1)}
+    numbered = {loc: [numbers[f] for f in fs] for loc, fs in by_location.items()}
+    rows = []
     for s in p.sample:
-        labels = sorted(_label(st, lb) for lb in s.label)
-        lines = ["values " + " ".join(map(str, s.value))]
+        stack = [n for loc_id in s.location_id for n in numbered[loc_id]]
+        labels = " ".join(sorted(_label(st, lb) for lb in s.label))
+        rows.append((stack, labels, list(s.value)))
+    rows.sort()
+    out.append(f"frames {len(numbers)}")
+    out.extend(f"  f{n} {text}" for text, n in numbers.items())
+    out.append(f"samples {len(rows)}")
+    for stack, labels, values in rows:
+        line = "  " + " ".join(map(str, values)) + " |"
+        line += "".join(f" f{n}" for n in stack)
         if labels:
-            lines.append("  labels " + " ".join(labels))
-        for loc_id in s.location_id:
-            lines.extend(frames[loc_id])
-        blocks.append((lines[1:], lines[0], "\n".join(lines)))
-    blocks.sort()
-    out.append(f"samples {len(blocks)}")
-    out.extend(block for _, _, block in blocks)
+            line += " | " + labels
+        out.append(line)
     return "\n".join(out) + "\n"
 
 
@@ -65,7 +75,7 @@ def _frames(p: Profile) -> dict[int, list[str]]:
         if not loc.line:
             start, filename = mapping_starts.get(loc.mapping_id, (0, ""))
             # Relative to the mapping start: the same code at another load address reads the same.
-            out[loc.id] = [f"  ?? {filename}+{loc.address - start:#x}{folded}"]
+            out[loc.id] = [f"?? {filename}+{loc.address - start:#x}{folded}"]
             continue
         frames = []
         last = len(loc.line) - 1
@@ -76,7 +86,7 @@ def _frames(p: Profile) -> dict[int, list[str]]:
             if st[f.system_name] not in ("", name):
                 name += f" ({st[f.system_name]})"
             inline = " [inline]" if i < last else ""
-            frames.append(f"  {name} {where}{inline}{folded}")
+            frames.append(f"{name} {where}{inline}{folded}")
         out[loc.id] = frames
     return out
 
