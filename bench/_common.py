@@ -1,0 +1,111 @@
+"""What the benchmarks share: a loopback guard, a keep-alive client, fixtures, stats, results."""
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import math
+import os
+import platform
+import secrets
+import socket
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT / "tests" / "testdata"
+RESULTS = ROOT / "bench" / "results"
+
+if str(ROOT) not in sys.path:  # run as `python bench/x.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+
+class BenchError(Exception):
+    """The benchmark cannot run or its results are wrong."""
+
+
+def loopback_base(url: str) -> urllib.parse.SplitResult:
+    """The parsed collector URL, refused unless every address it resolves to is loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise BenchError(f"{url!r}: give http://127.0.0.1:PORT")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise BenchError(f"{parts.hostname}: {exc}") from exc
+    for info in infos:
+        if not ipaddress.ip_address(info[4][0]).is_loopback:
+            raise BenchError(f"{parts.hostname} resolves to {info[4][0]}: benchmarks only target loopback")
+    return parts
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection; no retries, so every failure is counted."""
+
+    def __init__(self, base: urllib.parse.SplitResult, timeout: float = 60.0):
+        self._netloc = base.netloc
+        self._prefix = base.path.rstrip("/")
+        self._timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
+        try:
+            self._conn.request(method, self._prefix + target, body=body)
+            resp = self._conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
+        if resp.will_close:
+            self.close()
+        return resp.status, data
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def closest_fixture(pattern: str, target_bytes: int) -> Path:
+    """The non-empty file under tests/testdata matching `pattern` whose size is nearest the target."""
+    candidates = [p for p in TESTDATA.glob(pattern) if p.stat().st_size > 0]
+    if not candidates:
+        raise BenchError(f"no {pattern} under {TESTDATA}: run `make fixtures`")
+    return min(candidates, key=lambda p: (abs(p.stat().st_size - target_bytes), p.name))
+
+
+def run_service(kind: str) -> str:
+    """A service name no earlier run used, so reruns against one server never mix."""
+    return f"bench-{kind}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (0 < q <= 100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def server_version(client: Client) -> dict:
+    try:
+        status, data = client.request("GET", "/api/0/version")
+        body = json.loads(data).get("body") if status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise BenchError(f"the collector does not answer /api/0/version: {exc}") from exc
+    return body if isinstance(body, dict) else {}
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def write_result(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return path
