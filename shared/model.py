@@ -261,7 +261,7 @@ class ProfileMeta:
     created_at: datetime  # UTC, second precision
     received_at: datetime  # UTC, second precision
     size: int  # bytes of the stored blob
-    signature: str = ""  # sample types, e.g. "samples/count,cpu/nanoseconds"; empty for trace
+    signature: str = ""  # pprof.signature: period and sample types; empty for trace
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", utc_seconds(self.created_at))

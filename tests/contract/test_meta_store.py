@@ -1,0 +1,143 @@
+"""The MetaStore contract."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared.errors import BadRequest
+from shared.model import Labels, ProfileMeta, ProfileType, Query, new_id
+from shared.ports import MetaStore
+
+T0 = datetime(2026, 1, 1, 21, 14, 0, tzinfo=timezone.utc)
+
+
+def meta(service, *, at=T0, ptype=ProfileType.CPU, labels="", pid=None, size=100, signature="samples/count"):
+    return ProfileMeta(
+        id=pid or new_id(at.timestamp()),
+        service=service,
+        type=ptype,
+        labels=Labels.parse(labels),
+        created_at=at,
+        received_at=at + timedelta(seconds=3),
+        size=size,
+        signature=signature if ptype is not ProfileType.TRACE else "",
+    )
+
+
+def query(service, *, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1), ptype=None, labels="", limit=None):
+    return Query(service=service, type=ptype, labels=Labels.parse(labels), start=start, end=end, limit=limit)
+
+
+def test_is_a_meta_store(meta_store):
+    assert isinstance(meta_store, MetaStore)
+
+
+def test_put_then_find_keeps_every_field(meta_store, ns):
+    m = meta(ns, labels="z=1,a=2,a=1,k=", ptype=ProfileType.HEAP, size=12345, signature="alloc_objects/count")
+    meta_store.put([m])
+    assert meta_store.find(query(ns)) == [m]
+    assert meta_store.get_many([m.id]) == [m]
+
+
+def test_put_is_idempotent_by_id(meta_store, ns):
+    m = meta(ns, labels="a=1")
+    meta_store.put([m])
+    meta_store.put([m, meta(ns, pid=m.id, labels="b=2", size=1)])
+    assert meta_store.find(query(ns)) == [m]
+
+
+def test_put_nothing(meta_store):
+    meta_store.put([])
+
+
+def test_find_ascending_ties_by_id(meta_store, ns):
+    tied = [meta(ns, at=T0) for _ in range(4)]
+    later = meta(ns, at=T0 + timedelta(seconds=1))
+    earlier = meta(ns, at=T0 - timedelta(seconds=1))
+    meta_store.put([later, *tied, earlier])
+    want = [earlier.id, *sorted(m.id for m in tied), later.id]
+    assert [m.id for m in meta_store.find(query(ns))] == want
+
+
+def test_find_limit_keeps_the_newest_ascending(meta_store, ns):
+    made = [meta(ns, at=T0 + timedelta(seconds=i)) for i in range(5)]
+    meta_store.put(list(reversed(made)))
+    assert [m.id for m in meta_store.find(query(ns, limit=2))] == [m.id for m in made[3:]]
+    assert [m.id for m in meta_store.find(query(ns, limit=9))] == [m.id for m in made]
+
+
+@pytest.mark.parametrize(
+    "start, end, found",
+    [
+        (T0, T0, True),
+        (T0 - timedelta(seconds=1), T0 - timedelta(seconds=1), False),
+        (T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), False),
+        (T0 + timedelta(microseconds=900_000), T0 + timedelta(microseconds=900_000), True),
+    ],
+)
+def test_find_window_inclusive_at_second_precision(meta_store, ns, start, end, found):
+    m = meta(ns)
+    meta_store.put([m])
+    assert meta_store.find(query(ns, start=start, end=end)) == ([m] if found else [])
+
+
+def test_find_by_type(meta_store, ns):
+    cpu, heap, trace = meta(ns), meta(ns, ptype=ProfileType.HEAP), meta(ns, ptype=ProfileType.TRACE)
+    meta_store.put([cpu, heap, trace])
+    assert meta_store.find(query(ns, ptype=ProfileType.HEAP)) == [heap]
+    assert {m.id for m in meta_store.find(query(ns))} == {cpu.id, heap.id, trace.id}
+
+
+def test_find_by_service_exactly(meta_store, ns):
+    mine, other = meta(ns), meta(ns + "x")
+    meta_store.put([mine, other])
+    assert meta_store.find(query(ns)) == [mine]
+
+
+def test_find_labels_and_of_exact_pairs(meta_store, ns):
+    a = meta(ns, labels="env=prod,region=eu")
+    b = meta(ns, labels="env=prod,region=us")
+    c = meta(ns, labels="env=prod2")
+    meta_store.put([a, b, c])
+    assert {m.id for m in meta_store.find(query(ns, labels="env=prod"))} == {a.id, b.id}
+    assert [m.id for m in meta_store.find(query(ns, labels="env=prod,region=us"))] == [b.id]
+    assert meta_store.find(query(ns, labels="env=prod,region=ap")) == []
+    assert meta_store.find(query(ns, labels="env=pro")) == []
+
+
+def test_get_many_ignores_unknown_ids(meta_store, ns):
+    a, b = meta(ns), meta(ns)
+    meta_store.put([a, b])
+    got = meta_store.get_many([b.id, new_id(), a.id, b.id])
+    assert sorted(got, key=lambda m: m.id) == sorted([a, b], key=lambda m: m.id)
+    assert meta_store.get_many([]) == []
+
+
+def test_many_rows_at_once(meta_store, ns):
+    made = [meta(ns, at=T0 + timedelta(seconds=i % 7), labels=f"i={i},even={i % 2 == 0}") for i in range(1200)]
+    meta_store.put(made)
+    assert len(meta_store.find(query(ns))) == 1200
+    assert len(meta_store.find(query(ns, labels="even=True"))) == 600
+    assert len(meta_store.get_many([m.id for m in made])) == 1200
+
+
+def test_services_sorted_and_distinct(meta_store, ns):
+    names = [f"{ns}-b", f"{ns}-a", f"{ns}-c", f"{ns}-a"]
+    meta_store.put([meta(n) for n in names])
+    got = meta_store.services()
+    assert got == sorted(got)
+    assert [s for s in got if s.startswith(ns)] == [f"{ns}-a", f"{ns}-b", f"{ns}-c"]
+
+
+def test_ping(meta_store):
+    meta_store.ping()
+
+
+def test_query_validates_itself():
+    with pytest.raises(BadRequest, match='"from" is after "to"'):
+        query("svc", start=T0, end=T0 - timedelta(seconds=1))
+    with pytest.raises(BadRequest, match='missing "service"'):
+        query("")
+    with pytest.raises(BadRequest, match="positive"):
+        query("svc", limit=0)
