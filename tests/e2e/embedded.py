@@ -1,0 +1,83 @@
+"""`profefe serve` as a real subprocess on a free loopback port, for the end-to-end tests."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+START_TIMEOUT = 60.0
+
+
+def profefe_command() -> list[str]:
+    """The installed `profefe` console script beside this interpreter, else the module."""
+    script = Path(sys.executable).with_name("profefe")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("profefe")
+    return [found] if found else [sys.executable, "-m", "services.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_serve(data_dir: Path, log_path: Path) -> Iterator[str]:
+    """Starts `profefe serve`, waits until it answers, yields its base URL, stops it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        try:
+            _wait_until_up(proc, url, log_path)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"profefe serve exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/api/0/version", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.2)
+    raise AssertionError(f"profefe serve did not answer within {START_TIMEOUT}s:\n{log_path.read_text()}")
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    """GET a JSON route; (status, envelope) for success and error replies alike."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def get_bytes(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.read()
