@@ -28,7 +28,7 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
         profile.ParseFromString(raw)
     except DecodeError as exc:
         raise MalformedProfile(f"protobuf: {exc}") from None
-    check_valid(profile)
+    check_valid(profile, encoded=raw)
     return profile
 
 

@@ -1,19 +1,34 @@
 """Checking a decoded profile, like pprof's CheckValid plus string-table bounds.
 
-Every check works on whole repeated fields (sets, min/max) rather than field by field, because
-parse runs it on every blob the query path reads.
+The repeated messages are checked as columns (see columns.proto): the protobuf parser gathers
+every id and every reference into one list per field, and the checks are set operations and
+min/max over those lists, not Python loops over messages. parse runs this on every blob the
+query path reads.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import chain
+from collections.abc import Iterable, Sized
 
+from google.protobuf.message import DecodeError
+
+from shared.pprof.columns_pb2 import LineCount, ProfileColumns
 from shared.pprof.errors import MalformedProfile
 from shared.pprof.profile_pb2 import Profile
 
 
-def check_valid(p: Profile) -> None:
-    """Raise MalformedProfile naming the first problem found in `p`."""
+def check_valid(p: Profile, *, encoded: bytes | None = None) -> None:
+    """Raise MalformedProfile naming the first problem found in `p`.
+
+    `encoded` is p's protobuf encoding when the caller has it (parse does), saving a re-encode.
+    """
+    if encoded is None:
+        encoded = p.SerializeToString()
+    try:
+        cols = ProfileColumns.FromString(encoded)
+        n_lines = len(LineCount.FromString(encoded).location.line)
+    except DecodeError as exc:
+        raise MalformedProfile(f"protobuf: {exc}") from None
+
     strings = p.string_table
     if not strings:
         raise MalformedProfile("string table is empty")
@@ -22,38 +37,25 @@ def check_valid(p: Profile) -> None:
     n_strings = len(strings)
 
     _check_samples(p)
-    mapping_ids = _unique_ids("mapping", [m.id for m in p.mapping])
-    function_ids = _unique_ids("function", [f.id for f in p.function])
-    location_ids = _unique_ids("location", [loc.id for loc in p.location])
+    mapping_ids = _unique_ids("mapping", cols.mapping.id, p.mapping)
+    function_ids = _unique_ids("function", cols.function.id, p.function)
+    location_ids = _unique_ids("location", cols.location.id, p.location)
 
-    used_mappings = {loc.mapping_id for loc in p.location}
-    used_mappings.discard(0)
-    _check_resolved("location", "mapping", used_mappings, mapping_ids)
-    used_functions = {line.function_id for loc in p.location for line in loc.line}
-    if 0 in used_functions:
+    line_functions = cols.location.line.function_id
+    if len(line_functions) != n_lines:
         raise MalformedProfile("a location has a line without a function (function id 0)")
-    _check_resolved("location", "function", used_functions, function_ids)
-    used_locations = set(chain.from_iterable(s.location_id for s in p.sample))
-    _check_resolved("sample", "location", used_locations, location_ids)
+    _check_resolved("location", "mapping", set(cols.location.mapping_id), mapping_ids)
+    _check_resolved("location", "function", set(line_functions), function_ids)
+    _check_resolved("sample", "location", set(cols.sample.location_id), location_ids)
 
-    _check_strings(n_strings, "sample type", chain.from_iterable((t.type, t.unit) for t in p.sample_type))
+    _check_strings(n_strings, "sample type", [i for t in p.sample_type for i in (t.type, t.unit)])
     _check_strings(n_strings, "period type", (p.period_type.type, p.period_type.unit))
-    _check_strings(
-        n_strings,
-        "profile header",
-        chain((p.drop_frames, p.keep_frames, p.default_sample_type, p.doc_url), p.comment),
-    )
-    _check_strings(n_strings, "mapping", chain.from_iterable((m.filename, m.build_id) for m in p.mapping))
-    _check_strings(
-        n_strings,
-        "function",
-        chain.from_iterable((f.name, f.system_name, f.filename) for f in p.function),
-    )
-    _check_strings(
-        n_strings,
-        "label",
-        chain.from_iterable((lb.key, lb.str, lb.num_unit) for s in p.sample for lb in s.label),
-    )
+    header = [p.drop_frames, p.keep_frames, p.default_sample_type, p.doc_url, *p.comment]
+    _check_strings(n_strings, "profile header", header)
+    _check_strings(n_strings, "mapping", cols.mapping.filename, cols.mapping.build_id)
+    _check_strings(n_strings, "function", cols.function.name, cols.function.system_name, cols.function.filename)
+    labels = cols.sample.label
+    _check_strings(n_strings, "label", labels.key, labels.str, labels.num_unit)
 
 
 def _check_samples(p: Profile) -> None:
@@ -69,10 +71,12 @@ def _check_samples(p: Profile) -> None:
         raise MalformedProfile(f"sample {i} has {counts[i]} values, expected {n_types} sample types")
 
 
-def _unique_ids(kind: str, ids: list[int]) -> set[int]:
-    unique = set(ids)
-    if 0 in unique:
+def _unique_ids(kind: str, ids: Iterable[int], messages: Sized) -> set[int]:
+    # Zero ids are not on the wire, so a short column means some id is zero.
+    ids = list(ids)
+    if len(ids) != len(messages):
         raise MalformedProfile(f"{kind} with the reserved id 0")
+    unique = set(ids)
     if len(unique) != len(ids):
         seen: set[int] = set()
         dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
@@ -86,11 +90,13 @@ def _check_resolved(holder: str, kind: str, used: set[int], known: set[int]) -> 
         raise MalformedProfile(f"{holder} refers to {kind} id {missing}, which does not exist")
 
 
-def _check_strings(n_strings: int, what: str, indexes: Iterable[int]) -> None:
-    values = list(indexes)
-    if not values:
-        return
-    low, high = min(values), max(values)
-    if low < 0 or high >= n_strings:
-        bad = low if low < 0 else high
-        raise MalformedProfile(f"{what} string index {bad} out of range (string table has {n_strings} entries)")
+def _check_strings(n_strings: int, what: str, *columns: Iterable[int]) -> None:
+    for column in columns:
+        if not column:
+            continue
+        low, high = min(column), max(column)
+        if low < 0 or high >= n_strings:
+            bad = low if low < 0 else high
+            raise MalformedProfile(
+                f"{what} string index {bad} out of range (string table has {n_strings} entries)"
+            )
