@@ -21,19 +21,41 @@ def ns() -> str:
     return "t" + uuid.uuid4().hex[:12]
 
 
-@pytest.fixture(params=["local"])
+def _service(request, fixture: str, what: str):
+    """A fixture of tests/services.py (a real server); skipped locally, failed in CI without it."""
+    try:
+        return request.getfixturevalue(fixture)
+    except pytest.FixtureLookupError:
+        unavailable(f"{what} (the {fixture} fixture)")
+    raise AssertionError("unreachable")
+
+
+def s3_test_settings(raw, bucket: str):
+    """`S3Settings` for `bucket` from the s3_settings fixture (settings object or mapping)."""
+    from shared.adapters.blobs_s3 import S3Settings
+
+    fields = raw if isinstance(raw, dict) else vars(raw)
+    return S3Settings(endpoint=fields["endpoint"], access_key=fields.get("access_key", ""),
+                      secret_key=fields.get("secret_key", ""), secure=bool(fields.get("secure", False)),
+                      bucket=bucket)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def blob_store(request, tmp_path):
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs")
+    if request.param == "s3":
+        from shared.adapters.blobs_s3 import S3BlobStore, create_bucket
+
+        settings = s3_test_settings(_service(request, "s3_settings", "an S3-compatible store"),
+                                    "profefe-contract-" + uuid.uuid4().hex[:12])
+        create_bucket(settings)
+        return S3BlobStore(settings)
     raise AssertionError(request.param)
 
 
 def _postgres_url(request) -> str:
-    try:
-        return request.getfixturevalue("postgres_url")
-    except pytest.FixtureLookupError:
-        unavailable("a PostgreSQL server (the postgres_url fixture)")
-    raise AssertionError("unreachable")
+    return _service(request, "postgres_url", "a PostgreSQL server")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -51,8 +73,8 @@ def meta_store(request, tmp_path) -> Iterator[SqlMetaStore]:
 QueueFactory = Callable[[], object]
 
 
-@pytest.fixture(params=["memory"])
-def queue_factory(request) -> Iterator[QueueFactory]:
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def queue_factory(request, ns) -> Iterator[QueueFactory]:
     """Makes consumers/producers of one topic; a new one sees what closed ones left uncommitted."""
     made = []
     if request.param == "memory":
@@ -60,6 +82,18 @@ def queue_factory(request) -> Iterator[QueueFactory]:
 
         def make():
             made.append(MemoryQueue(topic))
+            return made[-1]
+    elif request.param == "kafka":
+        from shared.adapters.queue_kafka import KafkaQueue, KafkaSettings, create_topics
+
+        bootstrap = _service(request, "kafka_bootstrap", "a Kafka broker")
+        # One partition: the contract promises the order of one log, as the memory queue keeps it.
+        settings = KafkaSettings(bootstrap=bootstrap, topic=f"contract-{ns}", dead_letter_topic=f"contract-{ns}-dead",
+                                 group=f"contract-{ns}")
+        create_topics(settings, partitions=1)
+
+        def make():
+            made.append(KafkaQueue(settings, publish_timeout=10))
             return made[-1]
     else:
         raise AssertionError(request.param)

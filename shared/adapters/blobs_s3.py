@@ -1,0 +1,131 @@
+"""`BlobStore` on an S3-compatible object store (MinIO, SeaweedFS, AWS S3) through the `minio` client.
+
+One object per key in one bucket. A PUT of a whole object is atomic in S3, and writing the same
+key twice leaves the second copy, so a redelivered record is harmless. The bucket is made by
+`profefe migrate` (`create_bucket`), never on the write path.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error
+from urllib3.exceptions import HTTPError
+
+from shared.errors import NotFound, Unavailable
+
+_MISSING = {"NoSuchKey", "NoSuchObject"}
+_NO_BUCKET = "NoSuchBucket"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str  # host:port, no scheme
+    access_key: str
+    secret_key: str = ""
+    bucket: str = "profefe"
+    secure: bool = False
+    region: str | None = None
+    connect_timeout: float = 3.0
+    read_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.endpoint or "://" in self.endpoint:
+            raise ValueError(f"S3 endpoint {self.endpoint!r}: want host:port, without a scheme")
+        if not self.bucket:
+            raise ValueError("no S3 bucket")
+
+    def __repr__(self) -> str:  # keep the secret key out of logs
+        return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r}, secure={self.secure})"
+
+
+def make_client(settings: S3Settings, *, pool_size: int = 16) -> Minio:
+    # minio's default pool waits 5 minutes and retries five times: a store that is down must
+    # answer 503 in seconds instead.
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+        maxsize=pool_size,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=2, connect=1, backoff_factor=0.1, status_forcelist=[500, 502, 503, 504]),
+    )
+    return Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
+                 secure=settings.secure, region=settings.region, http_client=http)
+
+
+class S3BlobStore:
+    """`BlobStore` over one bucket."""
+
+    def __init__(self, settings: S3Settings, client: Minio | None = None) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._client = client or make_client(settings)
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._guard(key):
+            self._client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+
+    def get(self, key: str) -> bytes:
+        with self._guard(key):
+            resp = self._client.get_object(self.bucket, key)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+    def delete(self, key: str) -> None:
+        with self._guard(key):
+            self._client.remove_object(self.bucket, key)
+
+    def ping(self) -> None:
+        with self._guard(None):
+            if not self._client.bucket_exists(self.bucket):
+                raise Unavailable(f"S3 bucket {self.bucket!r} does not exist (run `profefe migrate`)")
+
+    def _guard(self, key: str | None) -> _S3Errors:
+        return _S3Errors(self.settings, key)
+
+
+class _S3Errors:
+    """S3's answers and failures -> the domain's errors."""
+
+    def __init__(self, settings: S3Settings, key: str | None) -> None:
+        self.settings = settings
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        where = f"S3 {self.settings.endpoint}/{self.settings.bucket}"
+        if isinstance(exc, S3Error):
+            if exc.code in _MISSING:
+                raise NotFound(f"nothing found: no blob {self.key!r}") from None
+            if exc.code == _NO_BUCKET:
+                raise Unavailable(f"{where}: bucket does not exist (run `profefe migrate`)") from exc
+            raise Unavailable(f"{where} refused the request: {exc.code}: {exc.message}") from exc
+        if isinstance(exc, (MinioException, HTTPError, OSError)):
+            raise Unavailable(f"{where} does not answer: {exc}") from exc
+        return False
+
+
+def create_bucket(settings: S3Settings) -> bool:
+    """Make the bucket when it does not exist; True when it was made."""
+    client = make_client(settings, pool_size=1)
+    with _S3Errors(settings, None):
+        if client.bucket_exists(settings.bucket):
+            return False
+        try:
+            client.make_bucket(settings.bucket)
+        except S3Error as exc:
+            if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False
+            raise
+        return True
