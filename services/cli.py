@@ -102,5 +102,240 @@ def import_profiles(url, service, profile_type, labels, created_at, attempts, qu
         raise SystemExit(1)
 
 
+# The distributed roles ---------------------------------------------------------------------
+# Every option is also read from the PROFEFE_* variable named in its help.
+
+
+def _kafka_options(f):
+    for opt in reversed([
+        click.option("--kafka-bootstrap", envvar="PROFEFE_KAFKA_BOOTSTRAP", default="", metavar="HOST:PORT[,...]",
+                     help="Kafka brokers (also PROFEFE_KAFKA_BOOTSTRAP)."),
+        click.option("--kafka-topic", envvar="PROFEFE_KAFKA_TOPIC", default="profefe-profiles",
+                     help="Topic of accepted uploads (also PROFEFE_KAFKA_TOPIC)."),
+        click.option("--kafka-dead-letter-topic", envvar="PROFEFE_KAFKA_DEAD_LETTER_TOPIC", default="",
+                     help="Where records that can never be indexed go; default: the topic + '-dead' "
+                          "(also PROFEFE_KAFKA_DEAD_LETTER_TOPIC)."),
+        click.option("--kafka-group", envvar="PROFEFE_KAFKA_GROUP", default="profefe-indexer",
+                     help="Consumer group the indexers share (also PROFEFE_KAFKA_GROUP)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _s3_options(f):
+    for opt in reversed([
+        click.option("--s3-endpoint", envvar="PROFEFE_S3_ENDPOINT", default="", metavar="HOST:PORT",
+                     help="S3-compatible object store, without scheme (also PROFEFE_S3_ENDPOINT)."),
+        click.option("--s3-access-key", envvar="PROFEFE_S3_ACCESS_KEY", default="",
+                     help="Also PROFEFE_S3_ACCESS_KEY."),
+        click.option("--s3-secret-key", envvar="PROFEFE_S3_SECRET_KEY", default="", show_default=False,
+                     help="Prefer PROFEFE_S3_SECRET_KEY: a flag is visible to other users in `ps`."),
+        click.option("--s3-bucket", envvar="PROFEFE_S3_BUCKET", default="profefe", help="Also PROFEFE_S3_BUCKET."),
+        click.option("--s3-secure/--no-s3-secure", envvar="PROFEFE_S3_SECURE", default=False,
+                     help="HTTPS to the object store (also PROFEFE_S3_SECURE)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+_database_option = click.option(
+    "--database-url", envvar="PROFEFE_DATABASE_URL", default="", metavar="URL",
+    help="PostgreSQL, as postgresql+psycopg://user:pass@host:port/db (also PROFEFE_DATABASE_URL).")
+_body_option = click.option(
+    "--max-body-bytes", envvar="PROFEFE_MAX_BODY_BYTES", default=8 << 20, type=click.IntRange(1),
+    help="Largest upload accepted, as sent; sizes the Kafka messages too (also PROFEFE_MAX_BODY_BYTES).")
+
+
+def _kafka_settings(kw: dict, max_body_bytes: int):
+    from shared.adapters.queue_kafka import KafkaSettings, record_max_bytes
+
+    bootstrap = kw.pop("kafka_bootstrap").strip()
+    topic, dead, group = kw.pop("kafka_topic"), kw.pop("kafka_dead_letter_topic"), kw.pop("kafka_group")
+    if not bootstrap:
+        return None
+    try:
+        return KafkaSettings(bootstrap=bootstrap, topic=topic, dead_letter_topic=dead or f"{topic}-dead",
+                             group=group, max_message_bytes=record_max_bytes(max_body_bytes))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _s3_settings(kw: dict):
+    from shared.adapters.blobs_s3 import S3Settings
+
+    endpoint = kw.pop("s3_endpoint").strip()
+    access, secret, bucket, secure = (kw.pop(k) for k in ("s3_access_key", "s3_secret_key", "s3_bucket", "s3_secure"))
+    if not endpoint:
+        return None
+    try:
+        return S3Settings(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket, secure=secure)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _validated(cfg):
+    from services.config import LocalOnly
+
+    try:
+        cfg.validate()
+    except (LocalOnly, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    return cfg
+
+
+def _daemon_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command("ingest-api", context_settings={"show_default": True})
+@click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10100", callback=_address,
+              metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
+@_kafka_options
+@_body_option
+@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=64 << 20,
+              type=click.IntRange(1), help="Largest pprof once gunzipped; 413 above (also PROFEFE_MAX_DECOMPRESSED_BYTES).")
+@click.option("--max-labels", envvar="PROFEFE_MAX_LABELS", default=64, type=click.IntRange(1),
+              help="Most labels on one profile (also PROFEFE_MAX_LABELS).")
+@click.option("--max-label-key-chars", envvar="PROFEFE_MAX_LABEL_KEY_CHARS", default=256, type=click.IntRange(1),
+              help="Longest label key (also PROFEFE_MAX_LABEL_KEY_CHARS).")
+@click.option("--max-label-value-chars", envvar="PROFEFE_MAX_LABEL_VALUE_CHARS", default=1024,
+              type=click.IntRange(1), help="Longest label value (also PROFEFE_MAX_LABEL_VALUE_CHARS).")
+@click.option("--max-service-chars", envvar="PROFEFE_MAX_SERVICE_CHARS", default=128, type=click.IntRange(1),
+              help="Longest service name (also PROFEFE_MAX_SERVICE_CHARS).")
+@click.option("--publish-timeout", envvar="PROFEFE_PUBLISH_TIMEOUT", default=10.0, type=click.FloatRange(0.1, 120),
+              help="Seconds to wait for Kafka's acknowledgement before answering 503 (also PROFEFE_PUBLISH_TIMEOUT).")
+@click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
+              help="HTTP worker threads (also PROFEFE_THREADS).")
+def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_label_key_chars,
+               max_label_value_chars, max_service_chars, publish_timeout, threads, **kw) -> None:
+    """Validate uploads and publish them to Kafka; 200 once Kafka acknowledged (acks=all)."""
+    from services import runner, wiring
+    from services.config import IngestApiConfig
+    from services.ingest_api.config import IngestConfig
+
+    _daemon_logging()
+    cfg = _validated(IngestApiConfig(
+        kafka=_kafka_settings(kw, max_body_bytes),
+        addr=addr,
+        threads=threads,
+        ingest=IngestConfig(
+            max_body_bytes=max_body_bytes,
+            max_decompressed_bytes=max_decompressed_bytes,
+            max_labels=max_labels,
+            max_label_key_chars=max_label_key_chars,
+            max_label_value_chars=max_label_value_chars,
+            max_service_chars=max_service_chars,
+            publish_timeout=publish_timeout,
+        ),
+    ))
+    queue = wiring.open_queue(cfg.kafka, publish_timeout)
+    try:
+        app = wiring.ingest_api_app(queue, cfg)
+        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads,
+                            on_ready=lambda where: click.echo(f"profefe ingest-api: listening on http://{where}, "
+                                                              f"topic {cfg.kafka.topic}", err=True))
+    finally:
+        queue.close()
+    raise SystemExit(code)
+
+
+@main.command("query-api", context_settings={"show_default": True})
+@click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10101", callback=_address,
+              metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
+@_database_option
+@_s3_options
+@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=64 << 20,
+              type=click.IntRange(1), help="Largest stored pprof once gunzipped (also PROFEFE_MAX_DECOMPRESSED_BYTES).")
+@click.option("--max-merge-profiles", envvar="PROFEFE_MAX_MERGE_PROFILES", default=10_000, type=click.IntRange(1),
+              help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
+@click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
+              help="HTTP worker threads (also PROFEFE_THREADS).")
+def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, threads, **kw) -> None:
+    """Find, download and merge profiles from PostgreSQL and S3."""
+    from services import runner, wiring
+    from services.config import QueryApiConfig
+    from services.query_api.config import QueryConfig
+
+    _daemon_logging()
+    cfg = _validated(QueryApiConfig(
+        s3=_s3_settings(kw),
+        database_url=database_url,
+        addr=addr,
+        threads=threads,
+        query=QueryConfig(max_decompressed_bytes=max_decompressed_bytes, max_merge_profiles=max_merge_profiles),
+    ))
+    ports = wiring.open_query(cfg)
+    try:
+        app = wiring.query_api_app(ports, cfg)
+        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads,
+                            on_ready=lambda where: click.echo(f"profefe query-api: listening on http://{where}", err=True))
+    finally:
+        ports.close()
+    raise SystemExit(code)
+
+
+@main.command("indexer", context_settings={"show_default": True})
+@_kafka_options
+@_s3_options
+@_database_option
+@_body_option
+@click.option("--batch-size", envvar="PROFEFE_BATCH_SIZE", default=200, type=click.IntRange(1, 10_000),
+              help="Records stored and committed together (also PROFEFE_BATCH_SIZE).")
+@click.option("--health-file", envvar="PROFEFE_HEALTH_FILE", default=None, type=click.Path(dir_okay=False),
+              help="Touched after every loop, for a liveness probe (also PROFEFE_HEALTH_FILE).")
+def indexer(database_url, max_body_bytes, batch_size, health_file, **kw) -> None:
+    """Consume the topic: store each blob in S3, its row in PostgreSQL, then commit the offsets.
+
+    Run several: the consumer group shares the partitions among them. SIGTERM finishes the batch
+    in hand, commits it and exits 0; a second signal exits at once.
+    """
+    from pathlib import Path
+
+    from services import wiring
+    from services.config import IndexerRoleConfig
+    from services.indexer.config import IndexerConfig
+    from services.indexer.worker import run_until_signalled
+
+    _daemon_logging()
+    cfg = _validated(IndexerRoleConfig(
+        kafka=_kafka_settings(kw, max_body_bytes),
+        s3=_s3_settings(kw),
+        database_url=database_url,
+        indexer=IndexerConfig(batch_size=batch_size, health_file=Path(health_file) if health_file else None),
+    ))
+    worker = wiring.indexer_worker(cfg)
+    click.echo(f"profefe indexer: consuming {cfg.kafka.topic} as group {cfg.kafka.group}", err=True)
+    raise SystemExit(run_until_signalled(worker))
+
+
+@main.command("migrate", context_settings={"show_default": True})
+@_kafka_options
+@_s3_options
+@_database_option
+@_body_option
+@click.option("--partitions", envvar="PROFEFE_KAFKA_PARTITIONS", default=6, type=click.IntRange(1, 1000),
+              help="Partitions of a new topic: the most indexers that can share the work (also PROFEFE_KAFKA_PARTITIONS).")
+@click.option("--replication", envvar="PROFEFE_KAFKA_REPLICATION", default=1, type=click.IntRange(1, 16),
+              help="Replicas of each partition of a new topic (also PROFEFE_KAFKA_REPLICATION).")
+def migrate_command(database_url, max_body_bytes, partitions, replication, **kw) -> None:
+    """Create the Kafka topics, the S3 bucket and the database schema; what exists is left alone."""
+    from services import wiring
+    from services.config import MigrateConfig
+    from shared.errors import Unavailable
+
+    _daemon_logging()
+    cfg = _validated(MigrateConfig(kafka=_kafka_settings(kw, max_body_bytes), s3=_s3_settings(kw),
+                                   database_url=database_url, partitions=partitions, replication=replication))
+    try:
+        for line in wiring.migrate_all(cfg):
+            click.echo(f"profefe migrate: {line}", err=True)
+    except Unavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()

@@ -8,10 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
+from services.indexer.config import IndexerConfig
 from services.ingest_api.config import IngestConfig
 from services.query_api.config import QueryConfig
 
+if TYPE_CHECKING:  # their modules import the Kafka and S3 clients, which `serve` never needs
+    from shared.adapters.blobs_s3 import S3Settings
+    from shared.adapters.queue_kafka import KafkaSettings
+
 DEFAULT_ADDR = "127.0.0.1:10100"
+DEFAULT_QUERY_ADDR = "127.0.0.1:10101"
 
 
 @dataclass(frozen=True)
@@ -48,3 +56,97 @@ class ServeConfig:
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.data_dir / 'profefe.db'}"
+
+
+# The distributed roles -----------------------------------------------------------------------
+
+
+class LocalOnly(ValueError):
+    """A distributed role was given a local-only adapter; str(e) says which and what to do."""
+
+
+def require_postgres(role: str, database_url: str) -> None:
+    if not database_url:
+        raise LocalOnly(f"{role}: no database URL (--database-url or PROFEFE_DATABASE_URL)")
+    scheme = database_url.split(":", 1)[0].lower()
+    if not scheme.startswith("postgresql"):
+        raise LocalOnly(
+            f"{role}: the metadata database must be PostgreSQL (postgresql+psycopg://...), not {scheme}:; "
+            "a local database cannot be shared by several processes on several hosts. "
+            "For one process with SQLite use `profefe serve`."
+        )
+
+
+def require_kafka(role: str, kafka: KafkaSettings | None) -> None:
+    if kafka is None:
+        raise LocalOnly(f"{role}: no Kafka bootstrap servers (--kafka-bootstrap or PROFEFE_KAFKA_BOOTSTRAP); "
+                        "the in-memory queue only exists inside `profefe serve`")
+
+
+def require_s3(role: str, s3: S3Settings | None) -> None:
+    if s3 is None:
+        raise LocalOnly(f"{role}: no S3 endpoint (--s3-endpoint or PROFEFE_S3_ENDPOINT); "
+                        "a local blob folder only exists inside `profefe serve`")
+
+
+@dataclass(frozen=True)
+class IngestApiConfig:
+    """`profefe ingest-api`: validates uploads and publishes them to Kafka."""
+
+    kafka: KafkaSettings | None
+    addr: Address = field(default_factory=lambda: Address.parse(DEFAULT_ADDR))
+    threads: int = 16
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+    def validate(self) -> None:
+        require_kafka("ingest-api", self.kafka)
+
+
+@dataclass(frozen=True)
+class IndexerRoleConfig:
+    """`profefe indexer`: Kafka -> S3 blobs + PostgreSQL rows."""
+
+    kafka: KafkaSettings | None
+    s3: S3Settings | None
+    database_url: str
+    indexer: IndexerConfig = field(default_factory=IndexerConfig)
+
+    def validate(self) -> None:
+        require_kafka("indexer", self.kafka)
+        require_s3("indexer", self.s3)
+        require_postgres("indexer", self.database_url)
+
+
+@dataclass(frozen=True)
+class QueryApiConfig:
+    """`profefe query-api`: reads PostgreSQL and S3."""
+
+    s3: S3Settings | None
+    database_url: str
+    addr: Address = field(default_factory=lambda: Address.parse(DEFAULT_QUERY_ADDR))
+    threads: int = 16
+    query: QueryConfig = field(default_factory=QueryConfig)
+
+    def validate(self) -> None:
+        require_s3("query-api", self.s3)
+        require_postgres("query-api", self.database_url)
+
+
+@dataclass(frozen=True)
+class MigrateConfig:
+    """`profefe migrate`: the topics, the bucket and the database schema, each made if missing."""
+
+    kafka: KafkaSettings | None
+    s3: S3Settings | None
+    database_url: str
+    partitions: int = 6
+    replication: int = 1
+
+    def validate(self) -> None:
+        require_kafka("migrate", self.kafka)
+        require_s3("migrate", self.s3)
+        require_postgres("migrate", self.database_url)
+        if not 1 <= self.partitions <= 1000:
+            raise ValueError(f"partitions must be in 1..1000, got {self.partitions}")
+        if not 1 <= self.replication <= 16:
+            raise ValueError(f"replication must be in 1..16, got {self.replication}")

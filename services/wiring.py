@@ -2,20 +2,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
-from flask import Flask
+from flask import Blueprint, Flask, Response
 
 from services import http
-from services.config import ServeConfig
+from services.config import IndexerRoleConfig, IngestApiConfig, MigrateConfig, QueryApiConfig, ServeConfig
 from services.indexer.steps import index
+from services.indexer.worker import Worker
+from services.ingest_api import app as ingest_app
 from services.ingest_api import routes as ingest_routes
 from services.ingest_api.routes import Publish
+from services.query_api import app as query_app
 from services.query_api import routes as query_routes
 from services.query_api.query import Stores
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate
+from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import BlobStore, MetaStore
+
+if TYPE_CHECKING:
+    from shared.adapters.blobs_s3 import S3Settings
+    from shared.adapters.queue_kafka import KafkaSettings
 
 
 @dataclass
@@ -53,3 +62,95 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig) -> Flask:
     app.register_blueprint(ingest_routes.blueprint(write_through(ports.blobs, ports.meta), cfg.ingest))
     app.register_blueprint(query_routes.blueprint(Stores(meta=ports.meta, blobs=ports.blobs), cfg.query))
     return app
+
+
+# The distributed roles ---------------------------------------------------------------------
+# Each builder takes its role's config (validated: no local-only adapter) and opens only what
+# that role talks to. Kafka, S3 and PostgreSQL clients are imported here, never by `serve`.
+
+
+def health_blueprint(checks: dict[str, Callable[[], None]]) -> Blueprint:
+    """`/healthz` (the process answers) and `/readyz` (every dependency answers: 503 naming it)."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz() -> Response:
+        return http.reply("ok")
+
+    @bp.get("/readyz")
+    def readyz() -> Response:
+        for name, ping in checks.items():
+            try:
+                ping()
+            except Unavailable as exc:
+                return http.to_reply(Unavailable(f"{name}: {exc}", retry_after=exc.retry_after))
+        return http.reply("ready")
+
+    return bp
+
+
+def open_queue(kafka: KafkaSettings, publish_timeout: float = 10.0):
+    from shared.adapters.queue_kafka import KafkaQueue
+
+    return KafkaQueue(kafka, publish_timeout=publish_timeout)
+
+
+def open_blobs(s3: S3Settings):
+    from shared.adapters.blobs_s3 import S3BlobStore
+
+    return S3BlobStore(s3)
+
+
+def ingest_api_app(queue, cfg: IngestApiConfig) -> Flask:
+    """`profefe ingest-api`: a 200 means Kafka acknowledged the record with acks=all."""
+    cfg.validate()
+    timeout = cfg.ingest.publish_timeout
+
+    def publish(record: IngestRecord) -> None:
+        queue.publish(record, timeout)
+
+    app = ingest_app.create_app(publish, cfg.ingest)
+    app.register_blueprint(health_blueprint({"kafka": queue.ping}))
+    return app
+
+
+@dataclass
+class QueryPorts:
+    blobs: BlobStore
+    meta: SqlMetaStore
+
+    def close(self) -> None:
+        self.meta.close()
+
+
+def open_query(cfg: QueryApiConfig) -> QueryPorts:
+    cfg.validate()
+    return QueryPorts(blobs=open_blobs(cfg.s3), meta=SqlMetaStore(cfg.database_url))
+
+
+def query_api_app(ports: QueryPorts, cfg: QueryApiConfig) -> Flask:
+    app = query_app.create_app(Stores(meta=ports.meta, blobs=ports.blobs), cfg.query)
+    app.register_blueprint(health_blueprint({"postgresql": ports.meta.ping, "s3": ports.blobs.ping}))
+    return app
+
+
+def indexer_worker(cfg: IndexerRoleConfig) -> Worker:
+    """poll (Kafka) -> blobs (S3) -> rows in one transaction (PostgreSQL) -> commit offsets."""
+    cfg.validate()
+    return Worker(open_queue(cfg.kafka), open_blobs(cfg.s3), SqlMetaStore(cfg.database_url), cfg.indexer)
+
+
+def migrate_all(cfg: MigrateConfig) -> list[str]:
+    """Topics, bucket and schema, each created when missing; returns what was done, line by line."""
+    from shared.adapters.blobs_s3 import create_bucket
+    from shared.adapters.queue_kafka import create_topics
+
+    cfg.validate()
+    done = []
+    created = create_topics(cfg.kafka, partitions=cfg.partitions, replication=cfg.replication)
+    for topic in (cfg.kafka.topic, cfg.kafka.dead_letter_topic):
+        done.append(f"kafka topic {topic}: {'created' if topic in created else 'exists'}")
+    done.append(f"s3 bucket {cfg.s3.bucket}: {'created' if create_bucket(cfg.s3) else 'exists'}")
+    migrate(cfg.database_url)
+    done.append("database schema: up to date")
+    return done
