@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The real services the test suite runs against, without Docker: Kafka (KRaft, jars from Maven
+# Central), an S3 API (SeaweedFS, built with the Go toolchain) and PostgreSQL (Debian's package).
+#
+#   scripts/services.sh up       install what is missing, start what is down, wait until each answers
+#   scripts/services.sh down     stop all three by PID and wait for them to exit
+#   scripts/services.sh status   one line per service: up or down
+#   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
+#
+# Each command takes optional service names (kafka, seaweedfs, postgres) to act on only those.
+#
+# Downloads, binaries and service data live outside the checkout, in
+# ${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}, so a fresh clone elsewhere reuses them.
+# Everything listens on 127.0.0.1 only. Tool output goes to log files under that folder; on
+# failure the script prints one line saying what failed and where its log is.
+set -euo pipefail
+
+SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICES_HOME="${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}"
+
+# How long a service gets to answer after it was started, in seconds.
+START_TIMEOUT="${PROFEFE_SERVICES_START_TIMEOUT:-120}"
+# How long a stopping service gets before it is killed, in seconds.
+STOP_TIMEOUT=30
+
+say() { printf 'services.sh: %s\n' "$*"; }
+
+fail() {
+    printf 'services.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+need_tool() {
+    command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"
+}
+
+# The PID recorded in a PID file when that process is alive and is what we started (its command
+# line contains `marker`); nothing, and status 1, for a missing or stale file.
+live_pid() {
+    local pid_file=$1 marker=$2 pid
+    [[ -s $pid_file ]] || return 1
+    pid=$(head -n1 "$pid_file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker" || return 1
+    printf '%s\n' "$pid"
+}
+
+# Starts a command detached from this shell (its own session, no terminal, output to `log`) and
+# records its PID: the wrapper writes its own PID and then becomes the service through exec.
+start_detached() {
+    local pid_file=$1 log=$2
+    shift 2
+    rm -f "$pid_file"
+    # 9>&- : the service must not inherit the lock on fd 9, or the next services.sh waits forever.
+    setsid bash -c 'printf "%s\n" "$$" >"$0"; exec "$@"' "$pid_file" "$@" \
+        >>"$log" 2>&1 </dev/null 9>&- &
+    local waited=0
+    until [[ -s $pid_file ]]; do
+        sleep 0.1
+        waited=$((waited + 1))
+        ((waited < 100)) || fail "could not start $1 (see $log)"
+    done
+}
+
+# Waits until `check` succeeds; gives up when the process dies or after START_TIMEOUT seconds,
+# printing the tail of the service's log.
+wait_until_answers() {
+    local name=$1 pid_file=$2 marker=$3 log=$4 check=$5
+    local deadline=$((SECONDS + START_TIMEOUT))
+    until "$check" >/dev/null 2>&1; do
+        if ! live_pid "$pid_file" "$marker" >/dev/null; then
+            tail -n 30 "$log" >&2 || true
+            fail "$name exited while starting (log: $log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$log" >&2 || true
+            fail "$name did not answer within ${START_TIMEOUT}s (log: $log)"
+        fi
+        sleep 0.5
+    done
+}
+
+# Stops the process in a PID file with `signal` (default TERM), then SIGKILL after STOP_TIMEOUT;
+# waits for it to go.
+stop_pid() {
+    local name=$1 pid_file=$2 marker=$3 signal=${4:-TERM} pid
+    if ! pid=$(live_pid "$pid_file" "$marker"); then
+        rm -f "$pid_file"
+        say "$name: already down"
+        return 0
+    fi
+    kill "-$signal" "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            kill -KILL "$pid" 2>/dev/null || true
+            say "$name: did not stop within ${STOP_TIMEOUT}s, killed"
+        fi
+        sleep 0.2
+    done
+    rm -f "$pid_file"
+    say "$name: stopped"
+}
+
+# One `up` or `down` at a time: two test runs starting together must not both install or format.
+take_lock() {
+    mkdir -p "$SERVICES_HOME"
+    exec 9>"$SERVICES_HOME/.lock"
+    flock -w 1800 9 || fail "another services.sh is still running (lock: $SERVICES_HOME/.lock)"
+}
+
+# shellcheck source=kafka/service.sh
+source "$SERVICES_DIR/kafka/service.sh"
+# shellcheck source=seaweedfs/service.sh
+source "$SERVICES_DIR/seaweedfs/service.sh"
+# shellcheck source=postgres/service.sh
+source "$SERVICES_DIR/postgres/service.sh"
+
+ALL_SERVICES=(kafka seaweedfs postgres)
+
+# The services named on the command line (all of them when none is), checked against the list.
+pick_services() {
+    SERVICES=()
+    local name known
+    for name in "$@"; do
+        for known in "${ALL_SERVICES[@]}"; do
+            [[ $name == "$known" ]] && SERVICES+=("$name") && continue 2
+        done
+        fail "unknown service '$name' (known: ${ALL_SERVICES[*]})"
+    done
+    ((${#SERVICES[@]})) || SERVICES=("${ALL_SERVICES[@]}")
+}
+
+cmd_up() {
+    take_lock
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        "${svc}_install"
+        "${svc}_start"
+    done
+}
+
+cmd_down() {
+    take_lock
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        "${svc}_stop"
+    done
+}
+
+# Exits 1 when any service is down, so scripts can branch on it.
+cmd_status() {
+    local svc state all_up=0
+    for svc in "${SERVICES[@]}"; do
+        if "${svc}_answers" >/dev/null 2>&1; then
+            state=up
+        else
+            state=down
+            all_up=1
+        fi
+        printf '%-10s %-5s %s\n' "$svc" "$state" "$("${svc}_address")"
+    done
+    return "$all_up"
+}
+
+cmd_env() {
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        "${svc}_env"
+    done
+}
+
+main() {
+    local command=${1:-}
+    shift || true
+    pick_services "$@"
+    case "$command" in
+        up) cmd_up ;;
+        down) cmd_down ;;
+        status) cmd_status ;;
+        env) cmd_env ;;
+        *)
+            printf 'usage: %s up|down|status|env [%s ...]\n' "$0" "${ALL_SERVICES[*]// /|}" >&2
+            exit 2
+            ;;
+    esac
+}
+
+main "$@"
