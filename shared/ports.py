@@ -6,9 +6,10 @@ Adapters raise the domain errors of `shared.errors`: `NotFound` for a missing ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, ContextManager, Protocol, Sequence, runtime_checkable
 
-from shared.model import IngestRecord, ProfileMeta, Query
+from shared.model import IngestRecord, Labels, ProfileMeta, ProfileType, Query
+from shared.windows import HourState, Series, Window
 
 
 @runtime_checkable
@@ -79,3 +80,46 @@ class Queue(Protocol):
 
     def close(self) -> None:
         """Leave: what was polled and not committed goes back to be delivered again."""
+
+
+@runtime_checkable
+class WindowStore(Protocol):
+    """Pre-merged windows (`shared.windows`) and the per-(series, hour) counters they are checked
+    against. The counters are bumped by `MetaStore.put`, never here."""
+
+    def series_of(self, service: str, ptype: ProfileType, labels: Labels) -> list[Series]:
+        """The series of (service, type) whose labels include every pair of `labels`."""
+
+    def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
+        """The counters of these series for hours starting in [start, end] (epoch seconds)."""
+
+    def windows(self, series_ids: Sequence[str], span: int, start: int, end: int) -> list[Window]:
+        """The windows of this span of these series starting in [start, end], clean or not."""
+
+    def pending_hours(self, closed_before: int, not_before: int, limit: int) -> list[HourState]:
+        """Closed hours whose hourly window is missing or stale, oldest first."""
+
+    def pending_days(self, closed_before: int, not_before: int, limit: int) -> list[tuple[str, int]]:
+        """Closed (series, day) whose hours are all clean and whose daily window is missing or stale."""
+
+    def series_by_id(self, series_id: str) -> Series | None:
+        """One series, or None."""
+
+    def raw_in(self, series_id: str, start: int, end: int) -> list[tuple[str, int]]:
+        """(id, size) of the series' raw profiles created in [start, end], oldest first."""
+
+    def claim_hour(self, series_id: str, hour: int) -> ContextManager[Any]:
+        """An `HourClaim` held until the block ends, or None when another compactor has it."""
+
+    def claim_day(self, series_id: str, day: int) -> ContextManager[Any]:
+        """A `DayClaim` held until the block ends, or None when another compactor has it."""
+
+    def prune_raw(self, before: int, windows_before: int, *, service: str | None = None,
+                  other_than: Sequence[str] = (), limit: int = 1000) -> list[str]:
+        """Delete raw rows older than `before` whose hour is compacted; their ids (blobs: caller's)."""
+
+    def drop_windows(self, before: int, limit: int = 1000) -> list[str]:
+        """Delete windows ending before `before`; their blob keys (the caller deletes the blobs)."""
+
+    def ping(self) -> None:
+        """Return when the store answers; `Unavailable` otherwise."""

@@ -7,7 +7,8 @@ second precision on every engine. Labels live in a child table, one row per pair
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TypeVar
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from shared.errors import Unavailable
 from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
+from shared.windows import HOUR, Series, floor_to
 
 metadata = sa.MetaData()
 
@@ -31,6 +33,7 @@ profiles = sa.Table(
     sa.Column("received_at", sa.BigInteger, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("series_id", sa.String(32), nullable=True),  # None for traces: they are never merged
 )
 
 profile_labels = sa.Table(
@@ -40,6 +43,27 @@ profile_labels = sa.Table(
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# A series and its per-hour counters (shared/windows.py) are written with the raw rows, in the same
+# transaction, so a window built before a late profile arrived is seen to be stale at once.
+series = sa.Table(
+    "series",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),
+)
+
+series_hours = sa.Table(
+    "series_hours",
+    metadata,
+    sa.Column("series_id", sa.String(32), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("pruned", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Enough below SQLite's and PostgreSQL's bound-parameter limits for any row shape here.
@@ -99,6 +123,11 @@ class SqlMetaStore:
     def put(self, metas: Sequence[ProfileMeta]) -> None:
         if not metas:
             return
+        first: dict[str, ProfileMeta] = {}
+        for m in metas:
+            first.setdefault(m.id, m)  # a repeated id in one batch: the first wins, as across batches
+        metas = list(first.values())
+        in_series = {m.id: Series.of(m.service, m.type, m.labels, m.signature) for m in metas if m.type.is_pprof}
         rows = [
             {
                 "id": m.id,
@@ -108,20 +137,60 @@ class SqlMetaStore:
                 "received_at": _epoch(m.received_at),
                 "size": m.size,
                 "signature": m.signature,
+                "series_id": in_series[m.id].id if m.id in in_series else None,
             }
             for m in metas
         ]
-        label_rows = [
-            {"profile_id": m.id, "position": i, "key": lb.key, "value": lb.value}
-            for m in metas
-            for i, lb in enumerate(m.labels)
-        ]
         with self._guard(), self.engine.begin() as conn:
+            known = self._existing_ids(conn, [m.id for m in metas])
+            fresh = [m for m in metas if m.id not in known]
+            if not fresh:
+                return
             insert = _insert_ignore(conn)
-            for chunk in _chunks(rows, _CHUNK // 8):
+            for chunk in _chunks([r for r in rows if r["id"] not in known], _CHUNK // 8):
                 conn.execute(insert(profiles, ("id",)), chunk)
+            label_rows = [
+                {"profile_id": m.id, "position": i, "key": lb.key, "value": lb.value}
+                for m in fresh
+                for i, lb in enumerate(m.labels)
+            ]
             for chunk in _chunks(label_rows, _CHUNK // 4):
                 conn.execute(insert(profile_labels, ("profile_id", "position")), chunk)
+            self._bump_hours(conn, [(in_series[m.id], _epoch(m.created_at)) for m in fresh if m.id in in_series])
+
+    @staticmethod
+    def _existing_ids(conn: sa.Connection, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ids, _CHUNK):
+            found.update(r[0] for r in conn.execute(sa.select(profiles.c.id).where(profiles.c.id.in_(chunk))))
+        return found
+
+    @staticmethod
+    def _bump_hours(conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
+        """Record each new profile's series and add one to its (series, hour) counter.
+
+        Rows are upserted in key order so two concurrent puts lock them in the same order.
+        """
+        if not placed:
+            return
+        insert = _insert_ignore(conn)
+        known = {s.id: s for s, _ in placed}
+        series_rows = [
+            {"id": s.id, "service": s.service, "type": s.type.value, "signature": s.signature,
+             "labels": json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)}
+            for s in sorted(known.values(), key=lambda s: s.id)
+        ]
+        for chunk in _chunks(series_rows, _CHUNK // 8):
+            conn.execute(insert(series, ("id",)), chunk)
+        counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
+        hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
+        for chunk in _chunks(hour_rows, _CHUNK // 4):
+            stmt = _upsert(conn)(series_hours)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["series_id", "hour"],
+                set_={"version": series_hours.c.version + stmt.excluded.version},
+            )
+            conn.execute(stmt, chunk)
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
@@ -229,6 +298,17 @@ def _insert_ignore(conn: sa.Connection):
         return insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
     return build
+
+
+def _upsert(conn: sa.Connection):
+    """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
+    return insert
 
 
 def _epoch(moment: datetime) -> int:

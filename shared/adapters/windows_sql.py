@@ -1,0 +1,334 @@
+"""Pre-merged windows in SQL, beside the profile metadata (same database, same migrations).
+
+The counters they are checked against (`series_hours`) are written by `SqlMetaStore.put`; this
+module reads them, claims work on them and never bumps them: neither building a window nor
+retention counts as a change to an hour's data.
+
+Claims: on PostgreSQL a claim is a row lock taken with `FOR UPDATE SKIP LOCKED` (the hour's
+counter row for an hourly window, the series row for a daily one) and held until the new window
+row is written in the same transaction, so replicas never build the same window at once. SQLite
+serves one process (`profefe serve`), whose single compactor needs no lock; its claims hold no
+transaction, so ingest is never blocked behind a merge.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Iterator, Sequence
+
+import sqlalchemy as sa
+
+from shared.adapters.meta_sql import (
+    _chunks,
+    _unavailable_on_error,
+    _upsert,
+    create_engine,
+    metadata,
+    profiles,
+    series,
+    series_hours,
+)
+from shared.model import Labels, ProfileType
+from shared.windows import DAY, HOUR, HourState, Series, Window
+
+windows = sa.Table(
+    "windows",
+    metadata,
+    sa.Column("series_id", sa.String(32), primary_key=True),
+    sa.Column("span", sa.Integer, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("blob_key", sa.Text, nullable=True),
+    sa.Column("built_from", sa.BigInteger, nullable=False),
+    sa.Column("profiles", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("built_at", sa.BigInteger, nullable=False),
+)
+
+_CHUNK = 500
+
+
+class SqlWindowStore:
+    """`WindowStore` over SQLAlchemy Core; the schema comes from `meta_sql.migrate(url)`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.locking = self.engine.dialect.name == "postgresql"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self._guard(), self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # Reading, for the query planner -----------------------------------------------------------
+
+    def series_of(self, service: str, ptype: ProfileType, labels: Labels) -> list[Series]:
+        stmt = sa.select(series).where(series.c.service == service, series.c.type == ptype.value)
+        with self._guard(), self.engine.connect() as conn:
+            found = [_series(r) for r in conn.execute(stmt)]
+        return [s for s in found if s.labels.includes(labels)]
+
+    def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
+        sh = series_hours
+        out = []
+        with self._guard(), self.engine.connect() as conn:
+            for chunk in _chunks(series_ids, _CHUNK):
+                stmt = sa.select(sh).where(sh.c.series_id.in_(chunk), sh.c.hour >= start, sh.c.hour <= end)
+                out.extend(_state(r) for r in conn.execute(stmt))
+        return out
+
+    def windows(self, series_ids: Sequence[str], span: int, start: int, end: int) -> list[Window]:
+        w = windows
+        out = []
+        with self._guard(), self.engine.connect() as conn:
+            for chunk in _chunks(series_ids, _CHUNK):
+                stmt = sa.select(w).where(
+                    w.c.series_id.in_(chunk), w.c.span == span, w.c.start >= start, w.c.start <= end
+                )
+                out.extend(_window(r) for r in conn.execute(stmt))
+        return out
+
+    # Finding work, for the compactor ----------------------------------------------------------
+
+    def pending_hours(self, closed_before: int, not_before: int, limit: int) -> list[HourState]:
+        """Hours ending at or before `closed_before`, starting at or after `not_before`, whose
+        hourly window is missing or stale; oldest first."""
+        sh, w = series_hours, windows
+        stmt = (
+            sa.select(sh)
+            .select_from(sh.outerjoin(w, sa.and_(w.c.series_id == sh.c.series_id, w.c.span == HOUR,
+                                                  w.c.start == sh.c.hour)))
+            .where(sh.c.hour + HOUR <= closed_before, sh.c.hour >= not_before,
+                   sa.or_(w.c.built_from.is_(None), w.c.built_from != sh.c.version))
+            .order_by(sh.c.hour, sh.c.series_id)
+            .limit(limit)
+        )
+        with self._guard(), self.engine.connect() as conn:
+            return [_state(r) for r in conn.execute(stmt)]
+
+    def pending_days(self, closed_before: int, not_before: int, limit: int) -> list[tuple[str, int]]:
+        """(series, day) whose every hour with data has a clean hourly window, and whose daily
+        window is missing or stale; oldest first."""
+        sh, w = series_hours, windows
+        day = (sh.c.hour - sh.c.hour % DAY).label("day")
+        dirty = sa.func.sum(sa.case((w.c.built_from == sh.c.version, 0), else_=1))
+        groups = (
+            sa.select(sh.c.series_id, day, sa.func.sum(sh.c.version).label("total"))
+            .select_from(sh.outerjoin(w, sa.and_(w.c.series_id == sh.c.series_id, w.c.span == HOUR,
+                                                  w.c.start == sh.c.hour)))
+            .where(sh.c.hour >= not_before, sh.c.hour - sh.c.hour % DAY + DAY <= closed_before)
+            .group_by(sh.c.series_id, day)
+            .having(dirty == 0)
+            .subquery()
+        )
+        dw = windows.alias("dw")
+        stmt = (
+            sa.select(groups.c.series_id, groups.c.day)
+            .select_from(groups.outerjoin(dw, sa.and_(dw.c.series_id == groups.c.series_id, dw.c.span == DAY,
+                                                       dw.c.start == groups.c.day)))
+            .where(sa.or_(dw.c.built_from.is_(None), dw.c.built_from != groups.c.total))
+            .order_by(groups.c.day, groups.c.series_id)
+            .limit(limit)
+        )
+        with self._guard(), self.engine.connect() as conn:
+            return [(r.series_id, int(r.day)) for r in conn.execute(stmt)]
+
+    def series_by_id(self, series_id: str) -> Series | None:
+        with self._guard(), self.engine.connect() as conn:
+            row = conn.execute(sa.select(series).where(series.c.id == series_id)).first()
+        return _series(row) if row is not None else None
+
+    def raw_in(self, series_id: str, start: int, end: int) -> list[tuple[str, int]]:
+        """(id, size) of the series' raw profiles in [start, end], ascending by time then id."""
+        p = profiles
+        stmt = (
+            sa.select(p.c.id, p.c.size)
+            .where(p.c.series_id == series_id, p.c.created_at >= start, p.c.created_at <= end)
+            .order_by(p.c.created_at, p.c.id)
+        )
+        with self._guard(), self.engine.connect() as conn:
+            return [(r.id, r.size) for r in conn.execute(stmt)]
+
+    # Claiming and writing ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def claim_hour(self, series_id: str, hour: int) -> Iterator[HourClaim | None]:
+        """The hour's counter and current window, held for this caller until the block ends;
+        None when another compactor holds it (or the hour has no counter)."""
+        sh = series_hours
+        stmt = sa.select(sh).where(sh.c.series_id == series_id, sh.c.hour == hour)
+        with self._claiming(stmt) as (conn, row):
+            if row is None:
+                yield None
+                return
+            current = self._window(conn, series_id, HOUR, hour)
+            yield HourClaim(self, self._held(conn), _state(row), current)
+
+    @contextlib.contextmanager
+    def claim_day(self, series_id: str, day: int) -> Iterator[DayClaim | None]:
+        """The day's hourly windows (clean ones only), the sum of its counters and its current
+        daily window; None when another compactor holds the series."""
+        stmt = sa.select(series.c.id).where(series.c.id == series_id)
+        with self._claiming(stmt) as (conn, row):
+            if row is None:
+                yield None
+                return
+            sh, w = series_hours, windows
+            states = [_state(r) for r in conn.execute(
+                sa.select(sh).where(sh.c.series_id == series_id, sh.c.hour >= day, sh.c.hour < day + DAY))]
+            hourly = {x.start: x for x in (_window(r) for r in conn.execute(
+                sa.select(w).where(w.c.series_id == series_id, w.c.span == HOUR,
+                                   w.c.start >= day, w.c.start < day + DAY)))}
+            clean = all(s.hour in hourly and hourly[s.hour].built_from == s.version for s in states)
+            current = self._window(conn, series_id, DAY, day)
+            hours = [hourly[s.hour] for s in sorted(states, key=lambda s: s.hour)] if clean else []
+            yield DayClaim(self, self._held(conn), sum(s.version for s in states), clean, hours, current)
+
+    @contextlib.contextmanager
+    def _claiming(self, stmt) -> Iterator[tuple[sa.Connection, sa.Row | None]]:
+        with self._guard(), self.engine.connect() as conn:
+            if self.locking:
+                with conn.begin():
+                    yield conn, conn.execute(stmt.with_for_update(skip_locked=True)).first()
+            else:
+                yield conn, conn.execute(stmt).first()
+
+    def _held(self, conn: sa.Connection) -> sa.Connection | None:
+        """The connection whose transaction holds the claim; None on SQLite, where the reads are
+        done and their snapshot released, so `save` writes in a short transaction of its own."""
+        if self.locking:
+            return conn
+        conn.rollback()
+        return None
+
+    def _save(self, conn: sa.Connection | None, window: Window, drop_raw: Sequence[str]) -> str | None:
+        """Switch the window row to `window` (one transaction); the blob key it replaced."""
+        if conn is None:
+            with self._guard(), self.engine.begin() as own:
+                return self._write(own, window, drop_raw)
+        with self._guard():
+            return self._write(conn, window, drop_raw)
+
+    def _write(self, conn: sa.Connection, window: Window, drop_raw: Sequence[str]) -> str | None:
+        old = self._window(conn, window.series_id, window.span, window.start)
+        row = {c: getattr(window, c) for c in ("series_id", "span", "start", "blob_key", "built_from",
+                                              "profiles", "size", "built_at")}
+        stmt = _upsert(conn)(windows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_id", "span", "start"],
+            set_={c: stmt.excluded[c] for c in ("blob_key", "built_from", "profiles", "size", "built_at")},
+        )
+        conn.execute(stmt, row)
+        for chunk in _chunks(drop_raw, _CHUNK):
+            conn.execute(sa.delete(profiles).where(profiles.c.id.in_(chunk)))
+        return old.blob_key if old is not None and old.blob_key != window.blob_key else None
+
+    @staticmethod
+    def _window(conn: sa.Connection, series_id: str, span: int, start: int) -> Window | None:
+        w = windows
+        row = conn.execute(sa.select(w).where(w.c.series_id == series_id, w.c.span == span,
+                                              w.c.start == start)).first()
+        return _window(row) if row is not None else None
+
+    # Retention --------------------------------------------------------------------------------
+
+    def prune_raw(self, before: int, windows_before: int, *, service: str | None = None,
+                  other_than: Sequence[str] = (), limit: int = 1000) -> list[str]:
+        """Delete up to `limit` raw rows created before `before` (hour-aligned) of `service`, or of
+        every service but `other_than`, whose hour has a clean window (or lies before
+        `windows_before`, where no window is kept); traces go at `before` alone. Marks their hours
+        pruned, without touching the counters. Returns the deleted ids: their blobs are the
+        caller's to delete, after this returns."""
+        p, sh, w = profiles, series_hours, windows
+        hour = p.c.created_at - p.c.created_at % HOUR
+        scope = [p.c.created_at < before]
+        if service is not None:
+            scope.append(p.c.service == service)
+        elif other_than:
+            scope.append(p.c.service.not_in(list(other_than)))
+        compacted = (
+            sa.select(p.c.id, p.c.series_id, hour.label("hour"))
+            .select_from(
+                p.join(sh, sa.and_(sh.c.series_id == p.c.series_id, sh.c.hour == hour))
+                .outerjoin(w, sa.and_(w.c.series_id == p.c.series_id, w.c.span == HOUR, w.c.start == hour))
+            )
+            .where(*scope, sa.or_(w.c.built_from == sh.c.version, hour < windows_before))
+            .limit(limit)
+        )
+        traces = sa.select(p.c.id, p.c.series_id, sa.literal(0).label("hour")).where(
+            *scope, p.c.series_id.is_(None)).limit(limit)
+        with self._guard(), self.engine.begin() as conn:
+            rows = conn.execute(compacted).all()
+            rows += conn.execute(traces).all()[: max(0, limit - len(rows))]
+            for chunk in _chunks([r.id for r in rows], _CHUNK):
+                conn.execute(sa.delete(p).where(p.c.id.in_(chunk)))
+            for sid, h in sorted({(r.series_id, r.hour) for r in rows if r.series_id is not None}):
+                conn.execute(sa.update(sh).where(sh.c.series_id == sid, sh.c.hour == h).values(pruned=True))
+        return [r.id for r in rows]
+
+    def drop_windows(self, before: int, limit: int = 1000) -> list[str]:
+        """Delete up to `limit` windows ending before `before`, and the counters of hours before it
+        that hold no raw profile any more. Returns the blob keys to delete."""
+        w, sh, p = windows, series_hours, profiles
+        with self._guard(), self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(w.c.series_id, w.c.span, w.c.start, w.c.blob_key)
+                .where(w.c.start + w.c.span <= before).limit(limit)).all()
+            for r in rows:
+                conn.execute(sa.delete(w).where(w.c.series_id == r.series_id, w.c.span == r.span,
+                                                w.c.start == r.start))
+            left = sa.exists().where(p.c.series_id == sh.c.series_id, p.c.created_at >= sh.c.hour,
+                                     p.c.created_at < sh.c.hour + HOUR)
+            conn.execute(sa.delete(sh).where(sh.c.hour + HOUR <= before, ~left))
+        return [r.blob_key for r in rows if r.blob_key]
+
+    def _guard(self):
+        return _unavailable_on_error(self.url)
+
+
+class HourClaim:
+    """A claimed hour: its counter (`state`), its current window, and `save` to switch it."""
+
+    def __init__(self, store: SqlWindowStore, conn, state: HourState, window: Window | None) -> None:
+        self._store, self._conn = store, conn
+        self.state = state
+        self.window = window
+        self.replaced: str | None = None
+
+    def save(self, window: Window, drop_raw: Sequence[str] = ()) -> None:
+        """Switch to `window` and delete the `drop_raw` rows in one transaction; the replaced blob
+        key is left in `replaced` for the caller to delete once the claim is over."""
+        self.replaced = self._store._save(self._conn, window, drop_raw)
+
+
+class DayClaim:
+    """A claimed day: `built_from` (sum of its counters), whether all its hours are `clean`,
+    its hourly windows in time order, its current daily window, and `save`."""
+
+    def __init__(self, store: SqlWindowStore, conn, built_from: int, clean: bool,
+                 hours: list[Window], window: Window | None) -> None:
+        self._store, self._conn = store, conn
+        self.built_from = built_from
+        self.clean = clean
+        self.hours = hours
+        self.window = window
+        self.replaced: str | None = None
+
+    def save(self, window: Window) -> None:
+        self.replaced = self._store._save(self._conn, window, ())
+
+
+def _series(r: sa.Row) -> Series:
+    pairs = json.loads(r.labels)
+    return Series(r.id, r.service, ProfileType(r.type), Labels.of((k, v) for k, v in pairs), r.signature)
+
+
+def _state(r: sa.Row) -> HourState:
+    return HourState(r.series_id, int(r.hour), int(r.version), bool(r.pruned))
+
+
+def _window(r: sa.Row) -> Window:
+    return Window(r.series_id, int(r.start), int(r.span), r.blob_key, int(r.built_from), int(r.profiles),
+                  int(r.size), int(r.built_at))
