@@ -88,3 +88,61 @@ class LocationLines(_message.Message):
 class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class MergeColumns(_message.Message):
+    __slots__ = ("sample", "location", "function")
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    sample: MergeSampleColumns
+    location: MergeLocationColumns
+    function: MergeFunctionColumns
+    def __init__(self, sample: _Optional[_Union[MergeSampleColumns, _Mapping]] = ..., location: _Optional[_Union[MergeLocationColumns, _Mapping]] = ..., function: _Optional[_Union[MergeFunctionColumns, _Mapping]] = ...) -> None: ...
+
+class MergeSampleColumns(_message.Message):
+    __slots__ = ("location_id", "value", "label")
+    LOCATION_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    location_id: _containers.RepeatedScalarFieldContainer[int]
+    value: _containers.RepeatedScalarFieldContainer[int]
+    label: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, location_id: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[int]] = ..., label: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class MergeLocationColumns(_message.Message):
+    __slots__ = ("id", "mapping_id", "address", "line", "is_folded")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    IS_FOLDED_FIELD_NUMBER: _ClassVar[int]
+    id: _containers.RepeatedScalarFieldContainer[int]
+    mapping_id: _containers.RepeatedScalarFieldContainer[int]
+    address: _containers.RepeatedScalarFieldContainer[int]
+    line: MergeLineColumns
+    is_folded: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, id: _Optional[_Iterable[int]] = ..., mapping_id: _Optional[_Iterable[int]] = ..., address: _Optional[_Iterable[int]] = ..., line: _Optional[_Union[MergeLineColumns, _Mapping]] = ..., is_folded: _Optional[_Iterable[bool]] = ...) -> None: ...
+
+class MergeLineColumns(_message.Message):
+    __slots__ = ("function_id", "line", "column")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    function_id: _containers.RepeatedScalarFieldContainer[int]
+    line: _containers.RepeatedScalarFieldContainer[int]
+    column: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, function_id: _Optional[_Iterable[int]] = ..., line: _Optional[_Iterable[int]] = ..., column: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class MergeFunctionColumns(_message.Message):
+    __slots__ = ("id", "name", "system_name", "filename", "start_line")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    START_LINE_FIELD_NUMBER: _ClassVar[int]
+    id: _containers.RepeatedScalarFieldContainer[int]
+    name: _containers.RepeatedScalarFieldContainer[int]
+    system_name: _containers.RepeatedScalarFieldContainer[int]
+    filename: _containers.RepeatedScalarFieldContainer[int]
+    start_line: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[_Iterable[int]] = ..., name: _Optional[_Iterable[int]] = ..., system_name: _Optional[_Iterable[int]] = ..., filename: _Optional[_Iterable[int]] = ..., start_line: _Optional[_Iterable[int]] = ...) -> None: ...

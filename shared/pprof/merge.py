@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
+from shared.pprof import tables
 from shared.pprof.errors import IncompatibleProfiles
 from shared.pprof.info import signature
 from shared.pprof.profile_pb2 import Profile
@@ -78,10 +79,11 @@ class Merger:
         else:
             self._header.add(p)
         strings = list(p.string_table)
-        functions = self._map_functions(p, strings)
+        cols = tables.columns(p)
+        functions = self._map_functions(tables.function_rows(p, cols), strings)
         mappings = self._map_mappings(p, strings)
-        locations = self._map_locations(p, functions, mappings)
-        self._add_samples(p, strings, locations)
+        locations = self._map_locations(tables.location_rows(p, cols, functions), mappings)
+        self._add_samples(tables.sample_rows(p, cols, locations), strings)
 
     def result(self) -> Profile:
         """The merged profile, compacted; the Merger can go on accepting profiles afterwards."""
@@ -91,15 +93,15 @@ class Merger:
 
     # Each _map_* returns a table from the input's ids to indexes in the merged state.
 
-    def _map_functions(self, p: Profile, strings: list[str]) -> dict[int, int]:
+    def _map_functions(self, rows: list[tables.FunctionRow], strings: list[str]) -> dict[int, int]:
         index = self._functions
         out = {}
-        for f in p.function:
-            key = (strings[f.name], strings[f.system_name], strings[f.filename], f.start_line)
+        for fid, name, system_name, filename, start_line in rows:
+            key = (strings[name], strings[system_name], strings[filename], start_line)
             i = index.get(key)
             if i is None:
                 i = index[key] = len(index)
-            out[f.id] = i
+            out[fid] = i
         return out
 
     def _map_mappings(self, p: Profile, strings: list[str]) -> dict[int, tuple[int, int]]:
@@ -133,55 +135,58 @@ class Merger:
         return out
 
     def _map_locations(
-        self, p: Profile, functions: dict[int, int], mappings: dict[int, tuple[int, int]]
+        self,
+        rows: list[tables.LocationRow],
+        mappings: dict[int, tuple[int, int]],
     ) -> dict[int, int]:
         index = self._location_index
         merged = self._locations
         merged_mappings = self._mappings
         out = {}
-        for loc in p.location:
-            lines = tuple((functions[ln.function_id], ln.line, ln.column) for ln in loc.line)
-            if loc.mapping_id:
-                m, start = mappings[loc.mapping_id]
+        for lid, mapping_id, address, lines, folded in rows:
+            if mapping_id:
+                m, start = mappings[mapping_id]
                 # Relative to the mapping, so address-space randomisation does not split locations.
-                rel = loc.address - start
+                rel = address - start
             else:
-                m, start, rel = -1, 0, loc.address
-            key = (m, rel, lines, loc.is_folded)
+                m, rel = -1, address
+            key = (m, rel, lines, folded)
             i = index.get(key)
             if i is None:
                 i = index[key] = len(merged)
-                address = loc.address if m < 0 else (rel + merged_mappings[m][0]) & _U64
-                merged.append((m, address, lines, loc.is_folded))
-            out[loc.id] = i
+                merged_address = address if m < 0 else (rel + merged_mappings[m][0]) & _U64
+                merged.append((m, merged_address, lines, folded))
+            out[lid] = i
         return out
 
-    def _add_samples(self, p: Profile, strings: list[str], locations: dict[int, int]) -> None:
+    def _add_samples(self, rows: Iterable[tables.SampleRow], strings: list[str]) -> None:
         samples = self._samples
-        to_merged = locations.__getitem__
-        for s in p.sample:
-            values = s.value
+        resolved_labels: dict[tuple[tuple[int, int, int, int], ...], tuple[Label, ...]] = {}
+        for stack, values, raw_labels in rows:
             if not any(values):
                 continue
-            if s.label:
-                key = (tuple(map(to_merged, s.location_id)), _labels(s.label, strings))
+            if raw_labels:
+                labels = resolved_labels.get(raw_labels)
+                if labels is None:
+                    labels = resolved_labels[raw_labels] = _labels(raw_labels, strings)
+                key = (stack, labels)
             else:
-                key = (tuple(map(to_merged, s.location_id)), ())
+                key = (stack, ())
             acc = samples.get(key)
             if acc is None:
-                samples[key] = list(values)
+                samples[key] = values
             else:
                 for i, v in enumerate(values):
                     acc[i] += v
 
 
-def _labels(labels, strings: list[str]) -> tuple[Label, ...]:  # type: ignore[no-untyped-def]
+def _labels(labels: tuple[tuple[int, int, int, int], ...], strings: list[str]) -> tuple[Label, ...]:
     # Like pprof, a label with neither a string nor a number is no label; keys are compared in
     # sorted order and the values of one key in their own order (the sort is stable).
     out = [
-        (strings[lb.key], strings[lb.str], lb.num, strings[lb.num_unit])
-        for lb in labels
-        if lb.str or lb.num or lb.num_unit
+        (strings[key], strings[text], num, strings[unit])
+        for key, text, num, unit in labels
+        if text or num or unit
     ]
     out.sort(key=_by_label_key)
     return tuple(out)
