@@ -21,6 +21,9 @@ MERGE_SETS = {
     "cpu x10": fixtures("cpu"),
     "heap x3": fixtures("heap"),
     "goroutine x2": fixtures("goroutine"),
+    "block x2": fixtures("block"),
+    "mutex x2": fixtures("mutex"),
+    "cpu x10, each twice": fixtures("cpu") * 2,
 }
 
 
@@ -101,3 +104,13 @@ def test_every_profile_we_write_opens_in_go_tool_pprof(go_bin: str, tmp_path: Pa
     for out in written:
         top = _pprof(go_bin, "-top", out)
         assert "flat%" in top, f"{out.name}: {top[:500]}"
+
+
+def test_go_tool_pprof_refuses_to_merge_what_we_refuse(go_bin: str) -> None:
+    # The other side of IncompatibleProfiles: pprof cannot merge a CPU and a heap profile either.
+    done = subprocess.run(
+        [go_bin, "tool", "pprof", "-raw", fixtures("cpu")[0], fixtures("heap")[0]],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert "sample type" in done.stderr
