@@ -1,0 +1,66 @@
+"""The S3 store the suites use is a real one: buckets, objects, listing and multipart uploads."""
+from __future__ import annotations
+
+import io
+import os
+import uuid
+
+import pytest
+from minio import Minio
+
+from tests.services import S3TestSettings
+
+pytestmark = pytest.mark.s3
+
+MIB = 1024 * 1024
+PART_SIZE = 5 * MIB  # S3's smallest part
+# Larger than one part, so the client must upload it in two parts.
+LARGE_OBJECT_BYTES = 6 * MIB + 12345
+
+
+def _client(settings: S3TestSettings) -> Minio:
+    return Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
+                 secure=settings.secure, region=settings.region)
+
+
+def _read(client: Minio, bucket: str, name: str) -> bytes:
+    response = client.get_object(bucket, name)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_objects_round_trip_including_multipart(s3_settings: S3TestSettings) -> None:
+    client = _client(s3_settings)
+    bucket = "profefe-services-" + uuid.uuid4().hex[:12]
+    small_name, large_name = "small/profile.txt", "large/profile.bin"
+    small = b"cpu profile of service-a\n"
+    large = os.urandom(LARGE_OBJECT_BYTES)
+
+    client.make_bucket(bucket)
+    try:
+        assert client.bucket_exists(bucket)
+        client.put_object(bucket, small_name, io.BytesIO(small), len(small))
+        client.put_object(bucket, large_name, io.BytesIO(large), len(large), part_size=PART_SIZE)
+
+        listed = {o.object_name: o.size for o in client.list_objects(bucket, recursive=True)}
+        assert listed == {small_name: len(small), large_name: len(large)}
+
+        stat = client.stat_object(bucket, large_name)
+        assert stat.size == len(large)
+        # S3 gives a multipart object the ETag "<md5 of part md5s>-<part count>".
+        assert (stat.etag or "").endswith("-2")
+
+        assert _read(client, bucket, small_name) == small
+        assert _read(client, bucket, large_name) == large
+
+        client.remove_object(bucket, small_name)
+        client.remove_object(bucket, large_name)
+        assert list(client.list_objects(bucket, recursive=True)) == []
+    finally:
+        for leftover in client.list_objects(bucket, recursive=True):
+            client.remove_object(bucket, leftover.object_name)
+        client.remove_bucket(bucket)
+    assert not client.bucket_exists(bucket)
