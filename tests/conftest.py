@@ -8,6 +8,9 @@ import pytest
 
 from tests.support import unavailable
 
+# kafka_bootstrap, s3_settings, postgres_url: the real services (see tests/services.py).
+pytest_plugins = ["tests.services"]
+
 
 @pytest.fixture(scope="session")
 def go_bin() -> str:
