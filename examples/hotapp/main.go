@@ -1,7 +1,7 @@
 // Command hotapp is a small service with one obvious hot path that profiles itself with
 // profefe's Go agent and sends the profiles to a profefe-compatible collector.
 //
-//	go run ./examples/hotapp -collector http://127.0.0.1:10100
+//	cd examples/hotapp && go run . -collector http://127.0.0.1:10100
 //
 // Its CPU profile is dominated by handleBatch -> checksumRecords (SHA-256 over every record),
 // with sortRecords and compressRecords beside it; its heap profile by buildRecords.
@@ -151,8 +151,8 @@ func handleBatch(recs []record) {
 	compressRecords(recs)
 }
 
-// checksumRecords hashes each payload several rounds, the way a content-addressed store
-// would fingerprint chunks; it is meant to be the widest frame in the CPU profile.
+// checksumRecords hashes each payload, then re-hashes the digest a few rounds; it is meant to
+// be the widest frame of the CPU profile.
 func checksumRecords(recs []record) {
 	for i := range recs {
 		sum := sha256.Sum256(recs[i].payload)
