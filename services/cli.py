@@ -133,6 +133,8 @@ def _s3_options(f):
         click.option("--s3-bucket", envvar="PROFEFE_S3_BUCKET", default="profefe", help="Also PROFEFE_S3_BUCKET."),
         click.option("--s3-secure/--no-s3-secure", envvar="PROFEFE_S3_SECURE", default=False,
                      help="HTTPS to the object store (also PROFEFE_S3_SECURE)."),
+        click.option("--s3-region", envvar="PROFEFE_S3_REGION", default="",
+                     help="Saves asking the store for the bucket's region (also PROFEFE_S3_REGION)."),
     ]):
         f = opt(f)
     return f
@@ -164,11 +166,13 @@ def _s3_settings(kw: dict):
     from shared.adapters.blobs_s3 import S3Settings
 
     endpoint = kw.pop("s3_endpoint").strip()
-    access, secret, bucket, secure = (kw.pop(k) for k in ("s3_access_key", "s3_secret_key", "s3_bucket", "s3_secure"))
+    access, secret, bucket, secure, region = (
+        kw.pop(k) for k in ("s3_access_key", "s3_secret_key", "s3_bucket", "s3_secure", "s3_region"))
     if not endpoint:
         return None
     try:
-        return S3Settings(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket, secure=secure)
+        return S3Settings(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket, secure=secure,
+                          region=region or None)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -189,6 +193,8 @@ def _daemon_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("kafka", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # It warns about its own slow event-loop turns, which a busy two-core machine has plenty of.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 @main.command("ingest-api", context_settings={"show_default": True})

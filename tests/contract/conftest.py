@@ -37,7 +37,7 @@ def s3_test_settings(raw, bucket: str):
     fields = raw if isinstance(raw, dict) else vars(raw)
     return S3Settings(endpoint=fields["endpoint"], access_key=fields.get("access_key", ""),
                       secret_key=fields.get("secret_key", ""), secure=bool(fields.get("secure", False)),
-                      bucket=bucket)
+                      region=fields.get("region"), bucket=bucket)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
