@@ -80,7 +80,7 @@ def make_inputs(directory: Path, count: int) -> list[Path]:
 def merge_child(list_file: Path, output: Path) -> None:
     """Run in a fresh interpreter: merge the files named in `list_file`, print JSON stats."""
     paths = list_file.read_text().split()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     merger = Merger()
     samples = 0
     for path in paths:
@@ -89,11 +89,12 @@ def merge_child(list_file: Path, output: Path) -> None:
         merger.add(p)
     merged = merger.result()
     output.write_bytes(write(merged))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     print(
         json.dumps(
             {
                 "in_process_seconds": elapsed,
+                "in_process_cpu_seconds": cpu,
                 "input_samples": samples,
                 "merged_samples": len(merged.sample),
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -102,39 +103,47 @@ def merge_child(list_file: Path, output: Path) -> None:
     )
 
 
-def timed_child(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MiB) of one command, measured from a fresh wrapper process."""
+def timed_child(argv: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one command, run from a fresh wrapper.
+
+    CPU seconds (user + system, all threads) are the fairer comparison on a busy machine, where
+    wall time mostly measures how much of a core the process was given.
+    """
     wrapper = (
         "import json, resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "wall = time.perf_counter() - t\n"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-        "print(json.dumps({'wall': wall, 'rss': rss, 'rc': done.returncode,"
+        "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'wall': wall, 'rss': ru.ru_maxrss / 1024, 'cpu': ru.ru_utime + ru.ru_stime,"
+        " 'rc': done.returncode,"
         " 'stdout': done.stdout, 'stderr': done.stderr}))\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     if result["rc"] != 0:
         raise SystemExit(f"{argv[:3]} failed: {result['stderr']}")
-    return result["wall"], result["rss"], result["stdout"]
+    return result["wall"], result["cpu"], result["rss"], result["stdout"]
 
 
 def bench_merge(work: Path, count: int) -> dict[str, float]:
     paths = make_inputs(work, count)
     list_file = work / f"inputs-{count}.txt"
     list_file.write_text("\n".join(map(str, paths)))
-    wall, rss, stdout = timed_child(
+    wall, cpu, rss, stdout = timed_child(
         [sys.executable, __file__, "--merge-child", str(list_file), str(work / f"merged-{count}.pb.gz")]
     )
     child = json.loads(stdout)
     return {
         "profiles": count,
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "in_process_seconds": child["in_process_seconds"],
         "input_samples": child["input_samples"],
         "merged_samples": child["merged_samples"],
+        "in_process_cpu_seconds": child["in_process_cpu_seconds"],
         "samples_per_second": child["input_samples"] / child["in_process_seconds"],
+        "samples_per_cpu_second": child["input_samples"] / child["in_process_cpu_seconds"],
         "peak_rss_mib": rss,
     }
 
@@ -150,8 +159,8 @@ def pprof_tool() -> str | None:
 def bench_go_merge(work: Path, count: int, tool: str) -> dict[str, float]:
     paths = sorted(work.glob("cpu-*.pb.gz"))[:count]
     output = work / f"go-merged-{count}.pb.gz"
-    wall, rss, _ = timed_child([tool, "-proto", f"-output={output}", *map(str, paths)])
-    return {"profiles": count, "wall_seconds": wall, "peak_rss_mib": rss}
+    wall, cpu, rss, _ = timed_child([tool, "-proto", f"-output={output}", *map(str, paths)])
+    return {"profiles": count, "wall_seconds": wall, "cpu_seconds": cpu, "peak_rss_mib": rss}
 
 
 def main() -> None:
@@ -185,16 +194,21 @@ def main() -> None:
             merges["go_tool_pprof_60"] = bench_go_merge(work, 60, tool)
     results["merge"] = merges
     print()
-    print(f"{'merge':22s} {'wall s':>8s} {'in-proc s':>10s} {'samples/s':>11s} {'peak RSS MiB':>13s}")
+    print(f"{'merge':22s} {'wall s':>8s} {'cpu s':>8s} {'in-proc s':>10s} {'samples/s':>11s} {'peak RSS MiB':>13s}")
     for name, r in merges.items():
         in_proc = f"{r['in_process_seconds']:10.3f}" if "in_process_seconds" in r else f"{'-':>10s}"
         rate = f"{r['samples_per_second']:11.0f}" if "samples_per_second" in r else f"{'-':>11s}"
-        print(f"{name:22s} {r['wall_seconds']:8.3f} {in_proc} {rate} {r['peak_rss_mib']:13.1f}")
+        print(
+            f"{name:22s} {r['wall_seconds']:8.3f} {r['cpu_seconds']:8.3f} {in_proc} {rate} {r['peak_rss_mib']:13.1f}"
+        )
     if "go_tool_pprof_60" not in merges:
         print("go tool pprof: not found (install Go to compare)")
     else:
-        ratio = merges["ours_60"]["wall_seconds"] / merges["go_tool_pprof_60"]["wall_seconds"]
-        print(f"ours/go wall time, 60 profiles: {ratio:.2f}")
+        ours, go = merges["ours_60"], merges["go_tool_pprof_60"]
+        print(
+            f"ours/go, 60 profiles: wall {ours['wall_seconds'] / go['wall_seconds']:.2f}x, "
+            f"cpu {ours['cpu_seconds'] / go['cpu_seconds']:.2f}x"
+        )
     growth = merges["ours_1440"]["peak_rss_mib"] / merges["ours_60"]["peak_rss_mib"]
     print(f"peak RSS 1,440 vs 60 profiles: {growth:.2f}x")
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 
 from shared.pprof import tables
+from shared.pprof.columns_pb2 import MergeColumns
 from shared.pprof.errors import IncompatibleProfiles
 from shared.pprof.info import signature
 from shared.pprof.profile_pb2 import Profile
@@ -83,7 +84,7 @@ class Merger:
         functions = self._map_functions(tables.function_rows(p, cols), strings)
         mappings = self._map_mappings(p, strings)
         locations = self._map_locations(tables.location_rows(p, cols, functions), mappings)
-        self._add_samples(tables.sample_rows(p, cols, locations), strings)
+        self._add_samples(p, cols, locations, strings)
 
     def result(self) -> Profile:
         """The merged profile, compacted; the Merger can go on accepting profiles afterwards."""
@@ -159,37 +160,28 @@ class Merger:
             out[lid] = i
         return out
 
-    def _add_samples(self, rows: Iterable[tables.SampleRow], strings: list[str]) -> None:
+    def _add_samples(
+        self, p: Profile, cols: MergeColumns, locations: dict[int, int], strings: list[str]
+    ) -> None:
         samples = self._samples
-        resolved_labels: dict[tuple[tuple[int, int, int, int], ...], tuple[Label, ...]] = {}
-        for stack, values, raw_labels in rows:
+
+        def labels_of(raw: tables.RawLabels) -> tuple[Label, ...]:
+            # Like pprof, a label with neither a string nor a number is no label; keys are
+            # compared in sorted order, the values of one key in their own order (stable sort).
+            out = [(strings[k], strings[v], num, strings[u]) for k, v, num, u in raw if v or num or u]
+            out.sort(key=_by_label_key)
+            return tuple(out)
+
+        for stack, values, labels in tables.sample_rows(p, cols, locations, labels_of):
             if not any(values):
                 continue
-            if raw_labels:
-                labels = resolved_labels.get(raw_labels)
-                if labels is None:
-                    labels = resolved_labels[raw_labels] = _labels(raw_labels, strings)
-                key = (stack, labels)
-            else:
-                key = (stack, ())
+            key = (stack, labels)
             acc = samples.get(key)
             if acc is None:
                 samples[key] = values
             else:
                 for i, v in enumerate(values):
                     acc[i] += v
-
-
-def _labels(labels: tuple[tuple[int, int, int, int], ...], strings: list[str]) -> tuple[Label, ...]:
-    # Like pprof, a label with neither a string nor a number is no label; keys are compared in
-    # sorted order and the values of one key in their own order (the sort is stable).
-    out = [
-        (strings[key], strings[text], num, strings[unit])
-        for key, text, num, unit in labels
-        if text or num or unit
-    ]
-    out.sort(key=_by_label_key)
-    return tuple(out)
 
 
 class _Header:

@@ -8,8 +8,9 @@ Both readings give the same rows.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate, repeat
+from typing import TypeVar
 
 from shared.pprof.columns_pb2 import MergeColumns
 from shared.pprof.profile_pb2 import Label, Profile
@@ -18,8 +19,10 @@ from shared.pprof.profile_pb2 import Label, Profile
 FunctionRow = tuple[int, int, int, int, int]
 # (id, mapping_id, address, lines, is_folded), lines being (merged function, line, column).
 LocationRow = tuple[int, int, int, tuple[tuple[int, int, int], ...], bool]
-# (merged location indexes, values, labels as (key, str, num, num_unit) string-table indexes).
-SampleRow = tuple[tuple[int, ...], list[int], tuple[tuple[int, int, int, int], ...]]
+# A sample's labels as (key, str, num, num_unit), string-table indexes.
+RawLabels = tuple[tuple[int, int, int, int], ...]
+L = TypeVar("L")
+LabelResolver = Callable[[RawLabels], L]
 
 
 def columns(p: Profile) -> MergeColumns:
@@ -71,10 +74,14 @@ def location_rows(p: Profile, cols: MergeColumns, functions: dict[int, int]) -> 
     ]
 
 
-def sample_rows(p: Profile, cols: MergeColumns, locations: dict[int, int]) -> Iterator[SampleRow]:
-    """Every sample, in order, its location ids already mapped through `locations`.
+def sample_rows(
+    p: Profile, cols: MergeColumns, locations: dict[int, int], labels_of: LabelResolver[L]
+) -> Iterator[tuple[tuple[int, ...], list[int], L]]:
+    """Every sample as (stack, values, labels), in order.
 
-    The labels come as a tuple of (key, str, num, num_unit) string-table indexes.
+    The stack is its location ids mapped through `locations`; the labels are what `labels_of`
+    makes of the sample's (key, str, num, num_unit) string-table indexes, asked once per
+    distinct label set of the profile. A sample without labels gets `labels_of(())`.
     """
     c = cols.sample
     samples = p.sample
@@ -91,38 +98,38 @@ def sample_rows(p: Profile, cols: MergeColumns, locations: dict[int, int]) -> It
         or sum(k for k, _, _ in counts) != len(location_ids)
         or any(k != n for _, _, k in counts)
     ):
-        yield from _sample_rows_slowly(p, locations)
+        yield from _sample_rows_slowly(p, locations, labels_of)
         return
     mapped = tuple(map(locations.__getitem__, location_ids))
-    decode = _LabelDecoder()
-    loc_end = label_end = 0
-    value_end = 0
+    no_labels = labels_of(())
+    label_sets: dict[tuple[bytes, ...], L] = {}
+    loc_end = label_end = value_end = 0
     for n_locs, n_labels, _ in counts:
         loc_start, loc_end = loc_end, loc_end + n_locs
         value_start, value_end = value_end, value_end + n
         if n_labels:
             label_start, label_end = label_end, label_end + n_labels
-            labels = decode(tuple(raw_labels[label_start:label_end]))
+            raw = tuple(raw_labels[label_start:label_end])
+            labels = label_sets.get(raw)
+            if labels is None:
+                labels = label_sets[raw] = labels_of(_decode_labels(raw))
         else:
-            labels = ()
+            labels = no_labels
         yield mapped[loc_start:loc_end], values[value_start:value_end], labels
 
 
-def _sample_rows_slowly(p: Profile, locations: dict[int, int]) -> Iterator[SampleRow]:
+def _sample_rows_slowly(
+    p: Profile, locations: dict[int, int], labels_of: LabelResolver[L]
+) -> Iterator[tuple[tuple[int, ...], list[int], L]]:
+    label_sets: dict[RawLabels, L] = {}
     for s in p.sample:
-        labels = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in s.label)
+        raw = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in s.label)
+        labels = label_sets.get(raw)
+        if labels is None:
+            labels = label_sets[raw] = labels_of(raw)
         yield tuple(map(locations.__getitem__, s.location_id)), list(s.value), labels
 
 
-class _LabelDecoder:
-    """Raw label encodings -> label tuples, decoding each distinct set once per profile."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[bytes, ...], tuple[tuple[int, int, int, int], ...]] = {}
-
-    def __call__(self, raw: tuple[bytes, ...]) -> tuple[tuple[int, int, int, int], ...]:
-        labels = self._cache.get(raw)
-        if labels is None:
-            decoded = [Label.FromString(b) for b in raw]
-            labels = self._cache[raw] = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in decoded)
-        return labels
+def _decode_labels(raw: tuple[bytes, ...]) -> RawLabels:
+    decoded = [Label.FromString(b) for b in raw]
+    return tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in decoded)

@@ -19,7 +19,7 @@ def _rows(p: Profile, cols: MergeColumns) -> tuple[list, list, list]:  # type: i
     return (
         tables.function_rows(p, cols),
         tables.location_rows(p, cols, functions),
-        list(tables.sample_rows(p, cols, locations)),
+        list(tables.sample_rows(p, cols, locations, lambda raw: raw)),
     )
 
 
