@@ -22,7 +22,9 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     Raises MalformedProfile (with the reason) for anything that is not a valid profile and
     ProfileTooLarge when it decompresses to more than `max_decompressed` bytes.
     """
-    raw = decompress(data, max_decompressed=max_decompressed)
+    raw = _decompressed(data, max_decompressed)
+    if not raw:
+        raise MalformedProfile("empty")
     profile = Profile()
     try:
         profile.ParseFromString(raw)
@@ -37,19 +39,24 @@ def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED)
 
     The limit is enforced while inflating; raw protobuf input is held to the same limit.
     """
+    return bytes(_decompressed(data, max_decompressed))
+
+
+def _decompressed(data: bytes, max_decompressed: int) -> bytes | bytearray:
+    # The protobuf parser takes a bytearray as it is, so the inflated bytes are never copied.
     if not data:
         raise MalformedProfile("empty")
     if not data.startswith(GZIP_MAGIC):
         if len(data) > max_decompressed:
             raise ProfileTooLarge(max_decompressed)
-        return bytes(data)
+        return data
     out = bytearray()
     rest = memoryview(data)
     while rest:
         if bytes(rest[:2]) != GZIP_MAGIC:
             raise MalformedProfile("gzip: trailing data after the last member")
         rest = _inflate_member(rest, out, max_decompressed)
-    return bytes(out)
+    return out
 
 
 def _inflate_member(data: memoryview, out: bytearray, limit: int) -> memoryview:

@@ -16,7 +16,7 @@ from shared.pprof.errors import MalformedProfile
 from shared.pprof.profile_pb2 import Profile
 
 
-def check_valid(p: Profile, *, encoded: bytes | None = None) -> None:
+def check_valid(p: Profile, *, encoded: bytes | bytearray | None = None) -> None:
     """Raise MalformedProfile naming the first problem found in `p`.
 
     `encoded` is p's protobuf encoding when the caller has it (parse does), saving a re-encode.

@@ -47,6 +47,7 @@ def _set(obj: object, **fields: int) -> None:
 
 MALFORMED = {
     "empty": (b"", "empty"),
+    "empty once gunzipped": (gzip.compress(b""), "empty"),
     "garbage": (b"\x07\x08 not a profile at all \xff\xff", "protobuf"),
     "truncated gzip": (_truncated_gzip(), "gzip: truncated"),
     "corrupt gzip": (b"\x1f\x8b\x08\x00" + b"\x00" * 6 + b"\xff" * 40, "gzip"),
