@@ -8,7 +8,9 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from services.cli import main
 from services.importer import (
     Collector,
     ImportArgumentError,
@@ -230,3 +232,39 @@ def test_upload_retries_a_refused_connection_then_reports_it():
             collector.upload(b"x", "service=s&type=cpu")
     assert caught.value.status is None
     assert waits == [0.5, 1.0]
+
+
+def test_import_command_summarises_and_fails_on_any_refusal(scripted, tmp_path):
+    handler, url = scripted
+    handler.script = [ok("p1"), (400, {}, b'{"code":400,"error":"malformed profile (no samples)"}')]
+    (tmp_path / "a.pb.gz").write_bytes(b"first")
+    (tmp_path / "b.pb.gz").write_bytes(b"second")
+
+    result = CliRunner().invoke(
+        main, ["import", "--url", url, "--service", "s", "--type", "cpu", "--label", "k=v w", str(tmp_path)]
+    )
+
+    assert result.exit_code == 1
+    assert f"uploaded: {tmp_path / 'a.pb.gz'} p1" in result.stdout
+    assert f"failed: {tmp_path / 'b.pb.gz'}: HTTP 400: malformed profile (no samples)" in result.stderr
+    assert result.stdout.rstrip().endswith("1 uploaded, 1 failed")
+    assert [body for _, body in handler.seen] == [b"first", b"second"]
+    assert handler.seen[0][0] == "/api/0/profiles?service=s&type=cpu&labels=k%3Dv%2Bw"
+
+
+def test_import_command_quiet_prints_nothing_on_success(scripted, tmp_path):
+    handler, url = scripted
+    handler.script = [ok("p1")]
+    (tmp_path / "a.pb.gz").write_bytes(b"x")
+    result = CliRunner().invoke(main, ["import", "-q", "--url", url, "--service", "s", "--type", "heap", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+
+
+def test_import_command_refuses_a_bad_label_before_sending(tmp_path):
+    (tmp_path / "a.pb.gz").write_bytes(b"x")
+    result = CliRunner().invoke(
+        main, ["import", "--url", "http://127.0.0.1:1", "--service", "s", "--type", "cpu", "--label", "oops", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "label 'oops' is not KEY=VALUE" in result.output
