@@ -331,6 +331,7 @@ def run_import(
             format_created_at(created_at) if created_at else None,
         )
         files = find_profile_files(paths)
+        collector = Collector(url, attempts=attempts)
     except ImportArgumentError as exc:
         raise click.UsageError(str(exc)) from exc
     if not files:
@@ -338,7 +339,7 @@ def run_import(
 
     report = ImportReport()
     show_bar = not quiet and sys.stderr.isatty()
-    with Collector(url, attempts=attempts) as collector:
+    with collector:
         results = upload_files(collector, files, query)
         if show_bar:
             with click.progressbar(

@@ -268,3 +268,10 @@ def test_import_command_refuses_a_bad_label_before_sending(tmp_path):
     )
     assert result.exit_code == 2
     assert "label 'oops' is not KEY=VALUE" in result.output
+
+
+def test_import_command_refuses_a_url_that_is_not_http(tmp_path):
+    (tmp_path / "a.pb.gz").write_bytes(b"x")
+    result = CliRunner().invoke(main, ["import", "--url", "localhost:10100", "--service", "s", "--type", "cpu", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is not http(s)://host[:port][/prefix]" in result.output
