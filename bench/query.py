@@ -40,6 +40,7 @@ PROFILES_PER_DAY = 24 * 60
 RANGES = (("1h", 60), ("24h", PROFILES_PER_DAY))
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_REPEAT = 50
+MERGE_TIMEOUT = 300.0  # seconds; a day's merge on a slow collector takes tens of seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"{'range':>5} {'profiles':>8} {'merged KB':>9} {'p50 ms':>9} {'max ms':>9}  check")
         ranges = []
-        client = Client(base)
+        client = Client(base, timeout=MERGE_TIMEOUT)
         for name, count in RANGES:
             row = time_merge(client, service, template, times[-count:], args.repeat)
             row["range"] = name
