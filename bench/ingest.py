@@ -10,6 +10,7 @@ The client is Python too: its own CPU use is printed, so a saturated client is v
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import threading
@@ -69,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for threads in levels:
         query = urllib.parse.urlencode({"service": service, "type": "cpu", "labels": f"threads={threads}"})
-        row = run_level(base, f"/api/0/profiles?{query}", body, threads, args.requests, args.max_seconds)
+        try:
+            row = run_level(base, f"/api/0/profiles?{query}", body, threads, args.requests, args.max_seconds)
+        except (OSError, http.client.HTTPException) as exc:
+            print(f"ingest bench: warm-up at {threads} threads failed: {exc}", file=sys.stderr)
+            return 1
         rows.append(row)
         print(
             f"{threads:>7} {row['sent']:>6} {row['ok']:>6} {row['failed']:>6} {row['profiles_per_s']:>10.1f}"
@@ -125,7 +130,7 @@ def run_level(base, target: str, body: bytes, threads: int, requests: int, max_s
                 t0 = time.perf_counter()
                 try:
                     status, data = client.request("POST", target, body)
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     fail(f"{type(exc).__name__}: {exc}")
                     continue
                 if status == 200:

@@ -11,6 +11,7 @@ time the earliest profile's. Prints a table; writes JSON under bench/results/. L
 from __future__ import annotations
 
 import argparse
+import http.client
 import queue
 import sys
 import threading
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:>5} {count:>8} {row['merged_bytes'] / 1024:>9.1f} {row['p50_ms']:>9.1f}"
                   f" {row['max_ms']:>9.1f}  {row['check']}")
         client.close()
-    except BenchError as exc:
+    except (BenchError, OSError, http.client.HTTPException) as exc:
         print(f"query bench: {exc}", file=sys.stderr)
         return 1
 
