@@ -52,6 +52,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     from services.query_api.config import QueryConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = ServeConfig(
         addr=addr,
         data_dir=Path(data_dir),
