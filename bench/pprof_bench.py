@@ -10,6 +10,7 @@ Prints a table and saves it as JSON under bench/results/. Cases:
 - `go tool pprof -proto` merging the same 60 files, timed the same way (its tool binary run
   directly, so the `go` launcher's own start-up is not counted against it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -177,7 +178,9 @@ def main() -> None:
         "machine": f"{platform.machine()} x{os.cpu_count()}",
     }
     results["parse"] = parse_results = bench_parse()
-    print(f"{'parse':14s} {'profiles':>8s} {'avg gz KB':>10s} {'avg raw KB':>11s} {'ms/profile':>11s} {'MB/s raw':>9s}")
+    print(
+        f"{'parse':14s} {'profiles':>8s} {'avg gz KB':>10s} {'avg raw KB':>11s} {'ms/profile':>11s} {'MB/s raw':>9s}"
+    )
     for kind, r in parse_results.items():
         print(
             f"{kind:14s} {r['profiles']:8d} {r['avg_gzip_bytes'] / 1e3:10.1f} "
@@ -194,7 +197,9 @@ def main() -> None:
             merges["go_tool_pprof_60"] = bench_go_merge(work, 60, tool)
     results["merge"] = merges
     print()
-    print(f"{'merge':22s} {'wall s':>8s} {'cpu s':>8s} {'in-proc s':>10s} {'samples/s':>11s} {'peak RSS MiB':>13s}")
+    print(
+        f"{'merge':22s} {'wall s':>8s} {'cpu s':>8s} {'in-proc s':>10s} {'samples/s':>11s} {'peak RSS MiB':>13s}"
+    )
     for name, r in merges.items():
         in_proc = f"{r['in_process_seconds']:10.3f}" if "in_process_seconds" in r else f"{'-':>10s}"
         rate = f"{r['samples_per_second']:11.0f}" if "samples_per_second" in r else f"{'-':>11s}"

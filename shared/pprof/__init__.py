@@ -4,6 +4,7 @@ The profile is the generated protobuf message (`Profile`, perftools.profiles.Pro
 string table; the functions here resolve strings where they need to. Nothing else of the project
 is imported from here.
 """
+
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 from shared.pprof.info import is_empty, period_type, sample_types, signature, time_nanos, totals
 from shared.pprof.merge import Merger, merge

@@ -1,4 +1,5 @@
 """The errors of the pprof library: one base class and one type per way a profile can be refused."""
+
 from __future__ import annotations
 
 

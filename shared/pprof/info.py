@@ -1,4 +1,5 @@
 """Questions about a profile that every caller asks: its types, signature, totals, emptiness."""
+
 from __future__ import annotations
 
 from shared.pprof.profile_pb2 import Profile

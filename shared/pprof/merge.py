@@ -19,6 +19,7 @@ pprof takes time_nanos from a running "zero or smaller" comparison, so a zero in
 the inputs resets it; we keep the earliest non-zero value whatever the order, which is what its
 documentation promises.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

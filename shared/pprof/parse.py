@@ -1,4 +1,5 @@
 """Reading profiles: gzip sniffing, bounded streaming decompression, protobuf decoding, checks."""
+
 from __future__ import annotations
 
 import zlib
@@ -62,7 +63,7 @@ def _decompressed(data: bytes, max_decompressed: int) -> bytes | bytearray:
 def _inflate_member(data: memoryview, out: bytearray, limit: int) -> memoryview:
     """Inflate one gzip member into `out`; returns the input that follows it."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    pending = data
+    pending: bytes | memoryview = data
     try:
         while not inflater.eof:
             chunk = inflater.decompress(pending, min(_CHUNK, limit + 1 - len(out)))

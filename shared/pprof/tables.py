@@ -6,6 +6,7 @@ columns line up with the messages, and message by message otherwise: proto3 leav
 scalars off the wire, so a column shorter than its table means some message has a zero there.
 Both readings give the same rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

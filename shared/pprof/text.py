@@ -4,6 +4,7 @@ Ids, string-table order and sample order do not show: stacks are printed resolve
 sorted, so two profiles that mean the same render the same text (a merge in any order, or a
 profile written and parsed again).
 """
+
 from __future__ import annotations
 
 from shared.pprof.info import period_type, sample_types
@@ -110,4 +111,5 @@ def _mapping(st, m) -> str:  # type: ignore[no-untyped-def]
         if on
     )
     size = m.memory_limit - m.memory_start
-    return f"{st[m.filename] or '-'} build_id={st[m.build_id] or '-'} size={size:#x} offset={m.file_offset:#x} {flags or '-'}"
+    filename, build_id = st[m.filename] or "-", st[m.build_id] or "-"
+    return f"{filename} build_id={build_id} size={size:#x} offset={m.file_offset:#x} {flags or '-'}"

@@ -5,6 +5,7 @@ every id and every reference into one list per field, and the checks are set ope
 min/max over those lists, not Python loops over messages. parse runs this on every blob the
 query path reads.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sized
@@ -53,7 +54,9 @@ def check_valid(p: Profile, *, encoded: bytes | bytearray | None = None) -> None
     header = [p.drop_frames, p.keep_frames, p.default_sample_type, p.doc_url, *p.comment]
     _check_strings(n_strings, "profile header", header)
     _check_strings(n_strings, "mapping", cols.mapping.filename, cols.mapping.build_id)
-    _check_strings(n_strings, "function", cols.function.name, cols.function.system_name, cols.function.filename)
+    _check_strings(
+        n_strings, "function", cols.function.name, cols.function.system_name, cols.function.filename
+    )
     labels = cols.sample.label
     _check_strings(n_strings, "label", labels.key, labels.str, labels.num_unit)
 

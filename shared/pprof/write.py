@@ -1,4 +1,5 @@
 """Writing profiles: protobuf serialised, then gzip-compressed as pprof tools expect on disk."""
+
 from __future__ import annotations
 
 import gzip

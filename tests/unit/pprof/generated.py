@@ -4,6 +4,7 @@ All profiles drawn for one test share sample types, header strings and mapping s
 real series of profiles of one type shares) and differ in everything ids and layout may differ
 in: id numbering, string-table order, load addresses, samples, labels and values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ LABEL_VALUES = ["encode", "store", "eu"]
 SAMPLE_TYPES = {
     1: [("goroutine", "count")],
     2: [("samples", "count"), ("cpu", "nanoseconds")],
-    4: [("alloc_objects", "count"), ("alloc_space", "bytes"), ("inuse_objects", "count"), ("inuse_space", "bytes")],
+    4: [
+        ("alloc_objects", "count"),
+        ("alloc_space", "bytes"),
+        ("inuse_objects", "count"),
+        ("inuse_space", "bytes"),
+    ],
 }
 # Two binaries with build ids, and one mapping known only by its file name.
 MAPPINGS = [("/bin/app", "b1d", 0x140000), ("/lib/libc.so", "", 0x20000), ("[vdso]", "", 0x2000)]
@@ -54,8 +60,12 @@ def profiles(draw: st.DrawFn, shape: Shape, *, allow_empty: bool = True) -> Prof
         start = draw(st.integers(1, 1 << 20)) * 0x1000  # another load address every time
         mid = id_base + n
         p.mapping.add(
-            id=mid, memory_start=start, memory_limit=start + size, filename=strings(filename),
-            build_id=strings(build_id), has_functions=True,
+            id=mid,
+            memory_start=start,
+            memory_limit=start + size,
+            filename=strings(filename),
+            build_id=strings(build_id),
+            has_functions=True,
         )
         mapping_ids.append((mid, start))
 
@@ -63,14 +73,19 @@ def profiles(draw: st.DrawFn, shape: Shape, *, allow_empty: bool = True) -> Prof
     for n, name in enumerate(FUNCTION_NAMES):
         fid = id_base * 3 + n
         function_ids[name] = fid
-        p.function.add(id=fid, name=strings(name), system_name=strings(name),
-                       filename=strings(FILES[n % len(FILES)]), start_line=n * 10)
+        p.function.add(
+            id=fid,
+            name=strings(name),
+            system_name=strings(name),
+            filename=strings(FILES[n % len(FILES)]),
+            start_line=n * 10,
+        )
 
     location_specs = draw(
         st.lists(
             st.tuples(
                 st.integers(0, len(MAPPINGS)),  # len(MAPPINGS): no mapping
-                st.integers(0, 0x1f),
+                st.integers(0, 0x1F),
                 st.lists(st.tuples(st.sampled_from(FUNCTION_NAMES), st.integers(1, 40)), max_size=2),
             ),
             min_size=1,

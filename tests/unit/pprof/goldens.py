@@ -3,6 +3,7 @@
 `python -m tests.unit.pprof.goldens --update` rewrites every golden from the current `to_text`;
 review the diff before committing it.
 """
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 For each set of real fixtures, `go tool pprof -proto f1 f2 ...` (Go's profile.Merge) and our
 `merge` must print the same `go tool pprof -raw` text once normalised (see `_canonical`).
 """
+
 from __future__ import annotations
 
 import re
@@ -110,7 +111,9 @@ def test_go_tool_pprof_refuses_to_merge_what_we_refuse(go_bin: str) -> None:
     # The other side of IncompatibleProfiles: pprof cannot merge a CPU and a heap profile either.
     done = subprocess.run(
         [go_bin, "tool", "pprof", "-raw", fixtures("cpu")[0], fixtures("heap")[0]],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "sample type" in done.stderr

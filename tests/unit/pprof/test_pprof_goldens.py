@@ -3,6 +3,7 @@
 Regenerate the goldens with `python -m tests.unit.pprof.goldens --update` (or
 scripts/gen_fixtures.sh, which also regenerates the profiles).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Properties of merge over generated profiles, plus its header and compatibility rules."""
+
 from __future__ import annotations
 
 import pytest
@@ -161,5 +162,11 @@ def test_samples_merge_only_when_stack_and_labels_both_match() -> None:
     b.string_table.append("store")
     b.sample[0].label[0].str = len(b.string_table) - 1  # same stack as a's sample 0, other label
     merged = merge([a, b])
-    rows = sorted((len(s.location_id), merged.string_table[s.label[0].str], tuple(s.value)) for s in merged.sample)
-    assert rows == [(2, "encode", (4, 40_000_000)), (3, "encode", (1, 10_000_000)), (3, "store", (1, 10_000_000))]
+    rows = sorted(
+        (len(s.location_id), merged.string_table[s.label[0].str], tuple(s.value)) for s in merged.sample
+    )
+    assert rows == [
+        (2, "encode", (4, 40_000_000)),
+        (3, "encode", (1, 10_000_000)),
+        (3, "store", (1, 10_000_000)),
+    ]

@@ -1,4 +1,5 @@
 """parse refuses what is not a valid profile, with a typed error and a reason."""
+
 from __future__ import annotations
 
 import gzip

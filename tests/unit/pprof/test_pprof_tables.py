@@ -1,4 +1,5 @@
 """The column reading of a profile's tables gives exactly the rows of the message-by-message one."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from shared.pprof import Profile, parse
-from shared.pprof import tables
+from shared.pprof import Profile, parse, tables
 from shared.pprof.columns_pb2 import MergeColumns
-from tests.unit.pprof.goldens import fixtures
 from tests.unit.pprof.generated import profiles, shapes
+from tests.unit.pprof.goldens import fixtures
 
 
 def _rows(p: Profile, cols: MergeColumns) -> tuple[list, list, list]:  # type: ignore[type-arg]
