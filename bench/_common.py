@@ -101,7 +101,13 @@ def server_version(client: Client) -> dict:
 
 
 def machine() -> dict:
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    """Where the numbers came from; the load average says how much else was running."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_1m_5m_15m": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def write_result(name: str, result: dict) -> Path:

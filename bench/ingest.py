@@ -10,6 +10,7 @@ The client is Python too: its own CPU use is printed, so a saturated client is v
 from __future__ import annotations
 
 import argparse
+import os
 import http.client
 import json
 import sys
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingest bench: {exc}", file=sys.stderr)
         return 2
 
-    print(f"collector {args.url} version {version.get('version') or '?'}")
+    print(f"collector {args.url} version {version.get('version') or '?'}"
+          f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"profile   {fixture.relative_to(fixture.parents[2])} ({len(body)} bytes), service {service}")
     print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client cpu':>10}")
 

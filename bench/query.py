@@ -11,6 +11,7 @@ time the earliest profile's. Prints a table; writes JSON under bench/results/. L
 from __future__ import annotations
 
 import argparse
+import os
 import http.client
 import queue
 import sys
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         newest = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2)
         times = [newest - timedelta(minutes=i) for i in range(PROFILES_PER_DAY - 1, -1, -1)]
 
-        print(f"collector {args.url} version {version.get('version') or '?'}")
+        print(f"collector {args.url} version {version.get('version') or '?'}"
+                  f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         print(f"profile   {fixture.name} ({fixture.stat().st_size} bytes) x {len(times)}, service {service}")
         load = upload_day(base, service, template, times, args.upload_threads)
         print(f"load      {load['profiles']} uploads in {load['seconds']:.1f}s = {load['profiles_per_s']:.1f} profiles/s"
