@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         times = [newest - timedelta(minutes=i) for i in range(PROFILES_PER_DAY - 1, -1, -1)]
 
         print(f"collector {args.url} version {version.get('version') or '?'}"
-                  f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+              f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         print(f"profile   {fixture.name} ({fixture.stat().st_size} bytes) x {len(times)}, service {service}")
         load = upload_day(base, service, template, times, args.upload_threads)
         print(f"load      {load['profiles']} uploads in {load['seconds']:.1f}s = {load['profiles_per_s']:.1f} profiles/s"
