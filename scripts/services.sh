@@ -3,6 +3,7 @@
 # Central), an S3 API (SeaweedFS, built with the Go toolchain) and PostgreSQL (Debian's package).
 #
 #   scripts/services.sh up       install what is missing, start what is down, wait until each answers
+#   scripts/services.sh install  only download and build what is missing (to warm a cache)
 #   scripts/services.sh down     stop all three by PID and wait for them to exit
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
@@ -141,6 +142,15 @@ cmd_up() {
     done
 }
 
+cmd_install() {
+    take_lock
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        "${svc}_install"
+    done
+    say "installed: ${SERVICES[*]} (cache: $SERVICES_HOME)"
+}
+
 cmd_down() {
     take_lock
     local svc
@@ -177,11 +187,13 @@ main() {
     pick_services "$@"
     case "$command" in
         up) cmd_up ;;
+        install) cmd_install ;;
         down) cmd_down ;;
         status) cmd_status ;;
         env) cmd_env ;;
         *)
-            printf 'usage: %s up|down|status|env [%s ...]\n' "$0" "${ALL_SERVICES[*]// /|}" >&2
+            local IFS='|'
+            printf 'usage: %s up|down|status|env|install [%s ...]\n' "$0" "${ALL_SERVICES[*]}" >&2
             exit 2
             ;;
     esac
