@@ -42,7 +42,7 @@ def bench_parse(min_seconds: float = 1.0) -> dict[str, dict[str, float]]:
     for kind in kinds:
         blobs = [p.read_bytes() for p in sorted(TESTDATA.glob(f"{kind}-*.pb.gz"))]
         raw_bytes = sum(len(decompress(b)) for b in blobs)
-        rounds, start = 0, time.perf_counter()
+        rounds, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while True:
             for b in blobs:
                 parse(b)
@@ -50,13 +50,15 @@ def bench_parse(min_seconds: float = 1.0) -> dict[str, dict[str, float]]:
             elapsed = time.perf_counter() - start
             if elapsed >= min_seconds:
                 break
-        per_profile = elapsed / (rounds * len(blobs))
+        cpu = time.process_time() - cpu_start
         out[kind] = {
             "profiles": len(blobs),
             "avg_gzip_bytes": sum(map(len, blobs)) / len(blobs),
             "avg_decompressed_bytes": raw_bytes / len(blobs),
-            "ms_per_profile": per_profile * 1e3,
+            "ms_per_profile": elapsed / (rounds * len(blobs)) * 1e3,
+            "cpu_ms_per_profile": cpu / (rounds * len(blobs)) * 1e3,
             "decompressed_mb_per_s": raw_bytes * rounds / elapsed / 1e6,
+            "decompressed_mb_per_cpu_s": raw_bytes * rounds / cpu / 1e6,
         }
     return out
 
@@ -149,6 +151,25 @@ def bench_merge(work: Path, count: int) -> dict[str, float]:
     }
 
 
+def cprofile_merge(count: int) -> None:
+    """Where a merge of `count` CPU profiles (parse included) spends its time."""
+    import cProfile
+    import pstats
+
+    with tempfile.TemporaryDirectory(prefix="pprof-bench-") as tmp:
+        blobs = [p.read_bytes() for p in make_inputs(Path(tmp), count)]
+
+    def run() -> None:
+        merger = Merger()
+        for b in blobs:
+            merger.add(parse(b))
+        write(merger.result())
+
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+
+
 def pprof_tool() -> str | None:
     go = shutil.which("go")
     if go is None:
@@ -167,9 +188,18 @@ def bench_go_merge(work: Path, count: int, tool: str) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--merge-child", nargs=2, metavar=("LIST", "OUTPUT"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--cprofile",
+        type=int,
+        metavar="N",
+        help="only run cProfile on a merge of N CPU profiles and print it",
+    )
     args = ap.parse_args()
     if args.merge_child:
         merge_child(Path(args.merge_child[0]), Path(args.merge_child[1]))
+        return
+    if args.cprofile:
+        cprofile_merge(args.cprofile)
         return
 
     results: dict[str, object] = {
@@ -179,12 +209,14 @@ def main() -> None:
     }
     results["parse"] = parse_results = bench_parse()
     print(
-        f"{'parse':14s} {'profiles':>8s} {'avg gz KB':>10s} {'avg raw KB':>11s} {'ms/profile':>11s} {'MB/s raw':>9s}"
+        f"{'parse':13s} {'profiles':>8s} {'gz KB':>6s} {'raw KB':>7s} {'ms/profile':>11s} {'cpu ms':>7s} "
+        f"{'MB/s raw':>9s} {'MB/cpu-s':>9s}"
     )
     for kind, r in parse_results.items():
         print(
-            f"{kind:14s} {r['profiles']:8d} {r['avg_gzip_bytes'] / 1e3:10.1f} "
-            f"{r['avg_decompressed_bytes'] / 1e3:11.1f} {r['ms_per_profile']:11.2f} {r['decompressed_mb_per_s']:9.1f}"
+            f"{kind:13s} {r['profiles']:8d} {r['avg_gzip_bytes'] / 1e3:6.1f} "
+            f"{r['avg_decompressed_bytes'] / 1e3:7.1f} {r['ms_per_profile']:11.2f} {r['cpu_ms_per_profile']:7.2f} "
+            f"{r['decompressed_mb_per_s']:9.1f} {r['decompressed_mb_per_cpu_s']:9.1f}"
         )
 
     merges = {}

@@ -173,10 +173,9 @@ class Merger:
             out.sort(key=_by_label_key)
             return tuple(out)
 
-        for stack, values, labels in tables.sample_rows(p, cols, locations, labels_of):
+        for key, values in tables.sample_rows(p, cols, locations, labels_of):
             if not any(values):
                 continue
-            key = (stack, labels)
             acc = samples.get(key)
             if acc is None:
                 samples[key] = values

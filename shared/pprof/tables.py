@@ -9,7 +9,7 @@ Both readings give the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, repeat
 from typing import TypeVar
 
@@ -77,8 +77,8 @@ def location_rows(p: Profile, cols: MergeColumns, functions: dict[int, int]) -> 
 
 def sample_rows(
     p: Profile, cols: MergeColumns, locations: dict[int, int], labels_of: LabelResolver[L]
-) -> Iterator[tuple[tuple[int, ...], list[int], L]]:
-    """Every sample as (stack, values, labels), in order.
+) -> Iterable[tuple[tuple[tuple[int, ...], L], list[int]]]:
+    """Every sample as ((stack, labels), values), in order.
 
     The stack is its location ids mapped through `locations`; the labels are what `labels_of`
     makes of the sample's (key, str, num, num_unit) string-table indexes, asked once per
@@ -87,48 +87,49 @@ def sample_rows(
     c = cols.sample
     samples = p.sample
     n = len(p.sample_type)
-    location_ids = list(c.location_id)
+    if not samples:
+        return ()
+    location_ids = c.location_id
     values = list(c.value)
     raw_labels = list(c.label)
-    if raw_labels:
-        counts = [(len(s.location_id), len(s.label), len(s.value)) for s in samples]
-    else:
-        counts = [(len(s.location_id), 0, len(s.value)) for s in samples]
+    location_counts = [len(s.location_id) for s in samples]
     if (
-        len(values) != n * len(samples)
-        or sum(k for k, _, _ in counts) != len(location_ids)
-        or any(k != n for _, _, k in counts)
+        not n
+        or len(values) != n * len(samples)
+        or sum(location_counts) != len(location_ids)
+        or any(len(s.value) != n for s in samples)
     ):
-        yield from _sample_rows_slowly(p, locations, labels_of)
-        return
+        return _sample_rows_slowly(p, locations, labels_of)
     mapped = tuple(map(locations.__getitem__, location_ids))
-    no_labels = labels_of(())
+    ends = accumulate(location_counts)
+    stacks = [mapped[end - count : end] for end, count in zip(ends, location_counts)]
+    rows = [values[i : i + n] for i in range(0, len(values), n)]
+    if not raw_labels:
+        return zip(zip(stacks, repeat(labels_of(()))), rows)
+    label_counts = [len(s.label) for s in samples]
     label_sets: dict[tuple[bytes, ...], L] = {}
-    loc_end = label_end = value_end = 0
-    for n_locs, n_labels, _ in counts:
-        loc_start, loc_end = loc_end, loc_end + n_locs
-        value_start, value_end = value_end, value_end + n
-        if n_labels:
-            label_start, label_end = label_end, label_end + n_labels
-            raw = tuple(raw_labels[label_start:label_end])
-            labels = label_sets.get(raw)
-            if labels is None:
-                labels = label_sets[raw] = labels_of(_decode_labels(raw))
-        else:
-            labels = no_labels
-        yield mapped[loc_start:loc_end], values[value_start:value_end], labels
+    labels = []
+    end = 0
+    for count in label_counts:
+        raw = tuple(raw_labels[end : end + count])
+        end += count
+        resolved = label_sets.get(raw)
+        if resolved is None:
+            resolved = label_sets[raw] = labels_of(_decode_labels(raw))
+        labels.append(resolved)
+    return zip(zip(stacks, labels), rows)
 
 
 def _sample_rows_slowly(
     p: Profile, locations: dict[int, int], labels_of: LabelResolver[L]
-) -> Iterator[tuple[tuple[int, ...], list[int], L]]:
+) -> Iterator[tuple[tuple[tuple[int, ...], L], list[int]]]:
     label_sets: dict[RawLabels, L] = {}
     for s in p.sample:
         raw = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in s.label)
         labels = label_sets.get(raw)
         if labels is None:
             labels = label_sets[raw] = labels_of(raw)
-        yield tuple(map(locations.__getitem__, s.location_id)), list(s.value), labels
+        yield (tuple(map(locations.__getitem__, s.location_id)), labels), list(s.value)
 
 
 def _decode_labels(raw: tuple[bytes, ...]) -> RawLabels:
