@@ -259,6 +259,7 @@ class _ForgetRevoked(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned) -> None:
         self._queue._forget(assigned)
+        log.info("assigned partitions %s", ",".join(str(tp.partition) for tp in sorted(assigned)) or "none")
 
 
 def _acknowledged_run(pending: dict[int, bool]) -> int | None:

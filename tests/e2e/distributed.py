@@ -130,7 +130,7 @@ class Stack:
         assert done.returncode == 0, f"profefe migrate failed:\n{done.stdout}\n{done.stderr}"
         return done.stderr
 
-    def start(self, role: str, *args: str) -> Daemon:
+    def start(self, role: str, *args: str, **env: str) -> Daemon:
         n = sum(d.role == role for d in self.daemons)
         log_path = self.workdir / f"{self.name}-{role}-{n}.log"
         url = None
@@ -141,13 +141,13 @@ class Stack:
             extra += ["--addr", f"127.0.0.1:{port}", "--threads", "8"]
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([*profefe_command(), role, *extra], stdout=log, stderr=subprocess.STDOUT,
-                                    env=self.env())
+                                    env=self.env(**env))
         daemon = Daemon(role, proc, log_path, url)
         self.daemons.append(daemon)
         return daemon
 
-    def wait_ready(self, daemon: Daemon) -> None:
-        """An API answers /readyz (its dependencies answer); an indexer logs that it consumes."""
+    def wait_ready(self, daemon: Daemon, path: str = "/readyz") -> None:
+        """An API answers `path` (/readyz: its dependencies answer); an indexer logs that it consumes."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if daemon.proc.poll() is not None:
@@ -156,7 +156,7 @@ class Stack:
                 if "indexer: consuming" in daemon.log():
                     return
             else:
-                status, _, _ = request(daemon.url, "GET", "/readyz", timeout=5)
+                status, _, _ = request(daemon.url, "GET", path, timeout=5)
                 if status == 200:
                     return
             time.sleep(0.2)
