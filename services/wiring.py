@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Callable
 from flask import Blueprint, Flask, Response
 
 from services import http
+from services.compactor.config import CompactorConfig
+from services.compactor.worker import Compactor
 from services.config import IndexerRoleConfig, IngestApiConfig, MigrateConfig, QueryApiConfig, ServeConfig
 from services.indexer.steps import index
 from services.indexer.worker import Worker
@@ -18,6 +20,7 @@ from services.query_api import routes as query_routes
 from services.query_api.query import Stores
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate
+from shared.adapters.windows_sql import SqlWindowStore
 from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import BlobStore, MetaStore
@@ -33,8 +36,10 @@ class EmbeddedPorts:
 
     blobs: LocalBlobStore
     meta: SqlMetaStore
+    windows: SqlWindowStore
 
     def close(self) -> None:
+        self.windows.close()
         self.meta.close()
 
 
@@ -42,7 +47,13 @@ def open_embedded(cfg: ServeConfig) -> EmbeddedPorts:
     """Create the data folder, bring the SQLite schema up to date, open the adapters."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(cfg.database_url)
-    return EmbeddedPorts(blobs=LocalBlobStore(cfg.blob_dir), meta=SqlMetaStore(cfg.database_url))
+    return EmbeddedPorts(blobs=LocalBlobStore(cfg.blob_dir), meta=SqlMetaStore(cfg.database_url),
+                         windows=SqlWindowStore(cfg.database_url))
+
+
+def embedded_compactor(ports: EmbeddedPorts, cfg: CompactorConfig) -> Compactor:
+    """The compactor of `profefe serve`, over the same SQLite file and blob folder."""
+    return Compactor(ports.windows, ports.blobs, cfg)
 
 
 def write_through(blobs: BlobStore, meta: MetaStore) -> Publish:
@@ -60,7 +71,8 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
     http.install(app)
     app.register_blueprint(ingest_routes.blueprint(write_through(ports.blobs, ports.meta), cfg.ingest))
-    app.register_blueprint(query_routes.blueprint(Stores(meta=ports.meta, blobs=ports.blobs), cfg.query))
+    stores = Stores(meta=ports.meta, blobs=ports.blobs, windows=ports.windows)
+    app.register_blueprint(query_routes.blueprint(stores, cfg.query))
     return app
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 class QueryConfig:
     max_decompressed_bytes: int = 64 << 20  # a stored pprof once gunzipped, as at ingest
     max_merge_profiles: int = 10_000  # one merge reads at most this many stored profiles
+    use_windows: bool = True  # merge whole clean hours and days from the compactor's windows
 
     def __post_init__(self) -> None:
         for name in ("max_decompressed_bytes", "max_merge_profiles"):

@@ -8,17 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from services.query_api import plan
 from services.query_api.config import QueryConfig
 from shared import pprof
 from shared.errors import BadRequest, NotFound
 from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
-from shared.ports import BlobStore, MetaStore
+from shared.ports import BlobStore, MetaStore, WindowStore
 
 
 @dataclass(frozen=True)
 class Stores:
     meta: MetaStore
     blobs: BlobStore
+    windows: WindowStore | None = None  # the compactor's windows, where a deployment has them
 
 
 def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
@@ -100,6 +102,52 @@ def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> byt
     for m in metas:
         merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
     return pprof.write(merger.result(), level=1)
+
+
+def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, str]:
+    """The merge route: every profile matching `query` merged, through the windows when there are
+    some (see `plan`), else straight from the raw profiles; `limit` always reads raw profiles.
+    Returns the gzip pprof and its file name."""
+    if stores.windows is None or not cfg.use_windows or query.limit is not None:
+        found = find(stores, query)
+        return merge(stores, found, cfg), filename(found)
+    name = f"{query.service}-{query.type}-merged.pb.gz"
+    for attempt in range(3):
+        merge_plan = plan.plan_merge(stores.meta, stores.windows, query)
+        if not merge_plan.inputs:
+            raise NotFound("nothing found")
+        _check_count(merge_plan.inputs, cfg)
+        try:
+            return _merge_plan(stores, merge_plan, cfg), name
+        except _WindowGone:
+            continue  # a compactor replaced a window while we read: plan again
+    raise NotFound("nothing found: the windows of this range kept changing; try again")
+
+
+class _WindowGone(Exception):
+    pass
+
+
+def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) -> bytes:
+    merger = pprof.Merger()
+    for w in merge_plan.windows:
+        assert w.blob_key is not None
+        try:
+            data = stores.blobs.get(w.blob_key)
+        except NotFound:
+            raise _WindowGone from None
+        merger.add(pprof.parse(data, max_decompressed=cfg.max_decompressed_bytes))
+    for m in merge_plan.raw:
+        merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
+    return pprof.write(merger.result(), level=1)
+
+
+def _check_count(n: int, cfg: QueryConfig) -> None:
+    if n > cfg.max_merge_profiles:
+        raise BadRequest(
+            f"bad request: {n} profiles match, more than the {cfg.max_merge_profiles} "
+            'one merge may read; narrow the window or set "limit"'
+        )
 
 
 def filename(metas: Sequence[ProfileMeta], data: bytes | None = None) -> str:

@@ -19,8 +19,8 @@ def blueprint(stores: query.Stores, cfg: QueryConfig) -> Blueprint:
 
     @bp.get("/api/0/profiles/merge")
     def merge_profiles() -> Response:
-        found = query.find(stores, query.parse_query(request.args, merging=True))
-        return download(query.merge(stores, found, cfg), query.filename(found))
+        data, name = query.merge_query(stores, query.parse_query(request.args, merging=True), cfg)
+        return download(data, name)
 
     @bp.get("/api/0/profiles/<ids>")
     def get_profiles(ids: str) -> Response:

@@ -1,0 +1,109 @@
+"""Building one window: claim it, merge what it covers with the streaming Merger, write the blob
+under a fresh key, switch the row in one transaction, then delete what it replaced.
+
+A compactor killed at any point leaves either the old row (and maybe an unreferenced new blob) or
+the new row: never a row pointing at a half-written blob. Building again what is clean is a no-op.
+
+An hour whose raw profiles retention has removed (`pruned`) is rebuilt from its previous window
+plus the profiles that arrived since; those are deleted with the switch, so the window never
+counts a profile twice.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from shared import pprof
+from shared.errors import NotFound
+from shared.model import blob_key
+from shared.ports import BlobStore, WindowStore
+from shared.windows import DAY, HOUR, HourState, Window, window_key
+
+
+@dataclass(frozen=True)
+class Built:
+    window: Window
+    rebuilt: bool  # it replaced a stale window
+
+
+class Compaction:
+    """The window builder over the ports; `clock` gives epoch seconds for `built_at`."""
+
+    def __init__(self, windows: WindowStore, blobs: BlobStore, *, clock: Callable[[], float],
+                 max_decompressed_bytes: int = pprof.DEFAULT_MAX_DECOMPRESSED) -> None:
+        self.windows = windows
+        self.blobs = blobs
+        self.clock = clock
+        self.max_decompressed_bytes = max_decompressed_bytes
+
+    def hour(self, state: HourState) -> Built | None:
+        """Build the hourly window of `state`'s (series, hour); None if clean or claimed elsewhere."""
+        sid, hour = state.series_id, state.hour
+        with self.windows.claim_hour(sid, hour) as claim:
+            if claim is None:
+                return None
+            now, old = claim.state, claim.window
+            if old is not None and old.built_from == now.version:
+                return None
+            merger = pprof.Merger()
+            inputs = profiles = size = 0
+            if now.pruned and old is not None:
+                # Its raw profiles are gone: the old window holds them.
+                profiles, size = old.profiles, old.size
+                if old.blob_key:
+                    merger.add(self._read(old.blob_key))
+                    inputs += 1
+            raw = self.windows.raw_in(sid, hour, hour + HOUR - 1)
+            for pid, psize in raw:
+                merger.add(self._read(blob_key(pid)))
+                inputs += 1
+                profiles += 1
+                size += psize
+            drop = [pid for pid, _ in raw] if now.pruned else []
+            window = self._window(merger if inputs else None, sid, HOUR, hour, now.version, profiles, size)
+            claim.save(window, drop_raw=drop)
+        self._delete([claim.replaced] if claim.replaced else [])
+        self._delete([blob_key(pid) for pid in drop])
+        return Built(window, rebuilt=old is not None)
+
+    def day(self, series_id: str, day: int) -> Built | None:
+        """Build the daily window from the day's clean hourly windows; None if not due or claimed."""
+        with self.windows.claim_day(series_id, day) as claim:
+            if claim is None or not claim.clean:
+                return None
+            old = claim.window
+            if old is not None and old.built_from == claim.built_from:
+                return None
+            merger = pprof.Merger()
+            inputs = 0
+            for w in claim.hours:
+                if w.blob_key:
+                    merger.add(self._read(w.blob_key))
+                    inputs += 1
+            profiles = sum(w.profiles for w in claim.hours)
+            size = sum(w.size for w in claim.hours)
+            window = self._window(merger if inputs else None, series_id, DAY, day, claim.built_from, profiles, size)
+            claim.save(window)
+        self._delete([claim.replaced] if claim.replaced else [])
+        return Built(window, rebuilt=old is not None)
+
+    def _window(self, merger: pprof.Merger | None, sid: str, span: int, start: int, built_from: int,
+                profiles: int, size: int) -> Window:
+        """The window row; its blob is written first, under a key no other build uses."""
+        key = None
+        if merger is not None:
+            key = window_key(sid, span, start, uuid.uuid4().hex[:12])
+            self.blobs.put(key, pprof.write(merger.result(), level=1))
+        return Window(sid, start, span, key, built_from, profiles, size, int(self.clock()))
+
+    def _read(self, key: str) -> pprof.Profile:
+        try:
+            data = self.blobs.get(key)
+        except NotFound:
+            raise NotFound(f"nothing found: blob {key!r} is gone (replaced or pruned meanwhile)") from None
+        return pprof.parse(data, max_decompressed=self.max_decompressed_bytes)
+
+    def _delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self.blobs.delete(key)
