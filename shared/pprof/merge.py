@@ -75,7 +75,10 @@ class Merger:
         self._samples: dict[SampleKey, list[int]] = {}
 
     def add(self, p: Profile) -> None:
-        """Fold `p` into the result; raises IncompatibleProfiles if its types differ."""
+        """Fold `p`, a valid profile as `parse` returns it, into the result.
+
+        Raises IncompatibleProfiles if its period type or sample types differ from the first's.
+        """
         if self._header is None:
             self._header = _Header(p)
         else:

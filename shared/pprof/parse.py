@@ -31,7 +31,11 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
         profile.ParseFromString(raw)
     except DecodeError as exc:
         raise MalformedProfile(f"protobuf: {exc}") from None
-    check_valid(profile, encoded=raw)
+    # The checks read the profile as columns of its encoding. The input's own bytes may repeat
+    # a field or carry unknown ones that a column view would count, so the columns come from the
+    # canonical encoding of the profile without unknown fields, which is what merge reads too.
+    profile.DiscardUnknownFields()
+    check_valid(profile)
     return profile
 
 

@@ -17,13 +17,13 @@ from shared.pprof.errors import MalformedProfile
 from shared.pprof.profile_pb2 import Profile
 
 
-def check_valid(p: Profile, *, encoded: bytes | bytearray | None = None) -> None:
+def check_valid(p: Profile) -> None:
     """Raise MalformedProfile naming the first problem found in `p`.
 
-    `encoded` is p's protobuf encoding when the caller has it (parse does), saving a re-encode.
+    `p` must hold no unknown fields (parse drops them): re-encoded, an unknown field whose wire
+    type differs from the view's field of the same number would show up in a column.
     """
-    if encoded is None:
-        encoded = p.SerializeToString()
+    encoded = p.SerializeToString()
     try:
         cols = ProfileColumns.FromString(encoded)
         n_lines = len(LineCount.FromString(encoded).location.line)

@@ -20,6 +20,10 @@ def damaged(draw: st.DrawFn) -> bytes:
         i = draw(st.integers(0, len(data) - 1))
         data[i] = draw(st.integers(0, 255))
     if draw(st.booleans()):
+        # Inserted bytes make repeated and unknown fields, and fields of the wrong wire type.
+        i = draw(st.integers(0, len(data)))
+        data[i:i] = draw(st.binary(min_size=1, max_size=12))
+    if draw(st.booleans()):
         data = data[: draw(st.integers(1, len(data)))]
     return bytes(data)
 

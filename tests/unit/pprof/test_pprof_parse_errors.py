@@ -36,6 +36,13 @@ def _mutated(change: Callable[[Profile], None]) -> bytes:
     return p.SerializeToString()
 
 
+def _unknown_field_posing_as_an_id(p: Profile) -> None:
+    # Location 1 loses its id (0 is not on the wire) and gains an unknown field 1 of the wrong
+    # wire type, which a column view of the raw bytes would read as a packed id 1.
+    p.location[0].id = 0
+    p.location[0].MergeFromString(b"\x0a\x01\x01")
+
+
 def _truncated_gzip() -> bytes:
     data = write(cpu_profile())
     return data[: len(data) - 12]
@@ -89,6 +96,10 @@ MALFORMED = {
     "location id 0": (_mutated(lambda p: _set(p.location[2], id=0)), "location with the reserved id 0"),
     "function id 0": (_mutated(lambda p: _set(p.function[2], id=0)), "function with the reserved id 0"),
     "mapping id 0": (_mutated(lambda p: _set(p.mapping[0], id=0)), "mapping with the reserved id 0"),
+    "unknown field posing as an id": (
+        _mutated(_unknown_field_posing_as_an_id),
+        "location with the reserved id 0",
+    ),
     "duplicate location id": (_mutated(lambda p: _set(p.location[2], id=1)), "duplicate location id 1"),
     "duplicate function id": (_mutated(lambda p: _set(p.function[1], id=1)), "duplicate function id 1"),
     "duplicate mapping id": (
