@@ -55,6 +55,10 @@ class KafkaSettings:
     group: str = "profefe-indexer"
     max_message_bytes: int = record_max_bytes(8 << 20)
     client_id: str = "profefe"
+    # How long the broker may hold a fetch that found nothing. Kafka's 500 ms default showed up
+    # whole in the index lag (p50 0.5 s, p99 1.5 s at 60 profiles/s vs 0.17 s / 0.5 s at 50 ms);
+    # the price is an idle consumer asking 20 times a second.
+    fetch_max_wait_ms: int = 50
 
     def __post_init__(self) -> None:
         if not self.bootstrap.strip():
@@ -209,6 +213,7 @@ class KafkaQueue:
                         auto_offset_reset="earliest",
                         max_partition_fetch_bytes=s.max_message_bytes,
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
+                        fetch_max_wait_ms=s.fetch_max_wait_ms,
                     )
                 except KafkaError as exc:
                     raise Unavailable(f"Kafka at {s.bootstrap} does not answer: {exc}") from exc

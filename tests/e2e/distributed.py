@@ -101,6 +101,7 @@ class Stack:
     name: str = field(default_factory=lambda: "e2e" + uuid.uuid4().hex[:10])
     daemons: list[Daemon] = field(default_factory=list)
     db: Database | None = None
+    started: int = 0
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
@@ -131,8 +132,8 @@ class Stack:
         return done.stderr
 
     def start(self, role: str, *args: str, **env: str) -> Daemon:
-        n = sum(d.role == role for d in self.daemons)
-        log_path = self.workdir / f"{self.name}-{role}-{n}.log"
+        self.started += 1
+        log_path = self.workdir / f"{self.name}-{self.started:02d}-{role}.log"
         url = None
         extra = list(args)
         if role in ("ingest-api", "query-api"):
