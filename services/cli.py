@@ -21,6 +21,53 @@ def _address(_ctx, _param, value: str):
         raise click.BadParameter(str(exc)) from None
 
 
+def _duration(_ctx, _param, value):
+    from services.compactor.config import parse_duration
+
+    try:
+        return parse_duration(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _service_durations(_ctx, _param, values):
+    from services.compactor.config import parse_service_duration
+
+    try:
+        return tuple(parse_service_duration(v) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _compactor_options(f):
+    """Window and retention settings, shared by `serve` (its compactor thread) and `compactor`."""
+    for opt in reversed([
+        click.option("--grace", envvar="PROFEFE_GRACE", default="5m", callback=_duration, metavar="DURATION",
+                     help="An hour is compacted this long after it ends (also PROFEFE_GRACE)."),
+        click.option("--raw-retention", envvar="PROFEFE_RAW_RETENTION", default="7d", callback=_duration,
+                     metavar="DURATION", help="Raw profiles older than this are deleted once their hour is "
+                                             "compacted (also PROFEFE_RAW_RETENTION)."),
+        click.option("--raw-retention-for", envvar="PROFEFE_RAW_RETENTION_FOR", multiple=True,
+                     callback=_service_durations, metavar="SERVICE=DURATION",
+                     help="Per-service raw retention; repeatable (also PROFEFE_RAW_RETENTION_FOR, space-separated)."),
+        click.option("--window-retention", envvar="PROFEFE_WINDOW_RETENTION", default="90d", callback=_duration,
+                     metavar="DURATION", help="Pre-merged windows older than this are deleted, whole days "
+                                             "(also PROFEFE_WINDOW_RETENTION)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention):
+    from services.compactor.config import CompactorConfig
+
+    try:
+        return CompactorConfig(interval=interval, grace=grace, raw_retention=raw_retention,
+                               raw_retention_for=raw_retention_for, window_retention=window_retention)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @main.command("serve", context_settings={"show_default": True})
 @click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10100", callback=_address,
               metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
@@ -40,8 +87,13 @@ def _address(_ctx, _param, value: str):
               help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
 @click.option("--threads", envvar="PROFEFE_THREADS", default=8, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
+@click.option("--compact-interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
+              help="Seconds between compactor passes; 0 runs no compactor (also PROFEFE_COMPACT_INTERVAL).")
+@click.option("--merge-windows/--no-merge-windows", envvar="PROFEFE_MERGE_WINDOWS", default=True,
+              help="Merge whole clean hours and days from pre-merged windows (also PROFEFE_MERGE_WINDOWS=0|1).")
+@_compactor_options
 def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, max_label_chars,
-          max_service_chars, max_merge_profiles, threads) -> None:
+          max_service_chars, max_merge_profiles, threads, compact_interval, merge_windows, **retention) -> None:
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
     import logging
     from pathlib import Path
@@ -65,17 +117,28 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
             max_label_value_chars=max_label_chars,
             max_service_chars=max_service_chars,
         ),
-        query=QueryConfig(max_decompressed_bytes=max_decompressed_bytes, max_merge_profiles=max_merge_profiles),
+        query=QueryConfig(max_decompressed_bytes=max_decompressed_bytes, max_merge_profiles=max_merge_profiles,
+                          use_windows=merge_windows),
     )
+    compaction = _compactor_config(compact_interval, **retention)
     ports = wiring.open_embedded(cfg)
+    compactor = thread = None
     try:
         app = wiring.embedded_app(ports, cfg)
+        if compact_interval > 0:
+            from services.compactor.worker import start_thread
+
+            compactor = wiring.embedded_compactor(ports, compaction)
+            thread = start_thread(compactor)
 
         def ready(where: str) -> None:
             click.echo(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}", err=True)
 
         code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready)
     finally:
+        if compactor is not None and thread is not None:
+            compactor.stop()
+            thread.join(timeout=60)
         ports.close()
     raise SystemExit(code)
 
@@ -317,6 +380,33 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, **kw) -> None
     worker = wiring.indexer_worker(cfg)
     click.echo(f"profefe indexer: consuming {cfg.kafka.topic} as group {cfg.kafka.group}", err=True)
     raise SystemExit(run_until_signalled(worker))
+
+
+@main.command("compactor", context_settings={"show_default": True})
+@_s3_options
+@_database_option
+@click.option("--interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
+              help="Seconds between passes (also PROFEFE_COMPACT_INTERVAL).")
+@_compactor_options
+def compactor_command(database_url, interval, grace, raw_retention, raw_retention_for, window_retention,
+                      **kw) -> None:
+    """Pre-merge every closed hour of every series, then every day of clean hours, and apply retention.
+
+    Run several: each window is claimed in PostgreSQL (FOR UPDATE SKIP LOCKED). SIGTERM finishes
+    the window in hand and exits 0; a second signal exits at once.
+    """
+    from services import wiring
+    from services.compactor.worker import run_until_signalled
+    from services.config import CompactorRoleConfig
+
+    _daemon_logging()
+    cfg = _validated(CompactorRoleConfig(
+        s3=_s3_settings(kw), database_url=database_url,
+        compactor=_compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention),
+    ))
+    compactor = wiring.compactor_worker(cfg)
+    click.echo(f"profefe compactor: every {cfg.compactor.interval:g}s", err=True)
+    raise SystemExit(run_until_signalled(compactor))
 
 
 @main.command("migrate", context_settings={"show_default": True})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from services.compactor.config import CompactorConfig
 from services.indexer.config import IndexerConfig
 from services.ingest_api.config import IngestConfig
 from services.query_api.config import QueryConfig
@@ -150,3 +151,16 @@ class MigrateConfig:
             raise ValueError(f"partitions must be in 1..1000, got {self.partitions}")
         if not 1 <= self.replication <= 16:
             raise ValueError(f"replication must be in 1..16, got {self.replication}")
+
+
+@dataclass(frozen=True)
+class CompactorRoleConfig:
+    """`profefe compactor`: windows and retention over PostgreSQL and S3; run as many as you like."""
+
+    s3: S3Settings | None
+    database_url: str
+    compactor: CompactorConfig = field(default_factory=CompactorConfig)
+
+    def validate(self) -> None:
+        require_s3("compactor", self.s3)
+        require_postgres("compactor", self.database_url)

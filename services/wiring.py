@@ -9,7 +9,14 @@ from flask import Blueprint, Flask, Response
 from services import http
 from services.compactor.config import CompactorConfig
 from services.compactor.worker import Compactor
-from services.config import IndexerRoleConfig, IngestApiConfig, MigrateConfig, QueryApiConfig, ServeConfig
+from services.config import (
+    CompactorRoleConfig,
+    IndexerRoleConfig,
+    IngestApiConfig,
+    MigrateConfig,
+    QueryApiConfig,
+    ServeConfig,
+)
 from services.indexer.steps import index
 from services.indexer.worker import Worker
 from services.ingest_api import app as ingest_app
@@ -130,18 +137,21 @@ def ingest_api_app(queue, cfg: IngestApiConfig) -> Flask:
 class QueryPorts:
     blobs: BlobStore
     meta: SqlMetaStore
+    windows: SqlWindowStore
 
     def close(self) -> None:
+        self.windows.close()
         self.meta.close()
 
 
 def open_query(cfg: QueryApiConfig) -> QueryPorts:
     cfg.validate()
-    return QueryPorts(blobs=open_blobs(cfg.s3), meta=SqlMetaStore(cfg.database_url))
+    return QueryPorts(blobs=open_blobs(cfg.s3), meta=SqlMetaStore(cfg.database_url),
+                      windows=SqlWindowStore(cfg.database_url))
 
 
 def query_api_app(ports: QueryPorts, cfg: QueryApiConfig) -> Flask:
-    app = query_app.create_app(Stores(meta=ports.meta, blobs=ports.blobs), cfg.query)
+    app = query_app.create_app(Stores(meta=ports.meta, blobs=ports.blobs, windows=ports.windows), cfg.query)
     app.register_blueprint(health_blueprint({"postgresql": ports.meta.ping, "s3": ports.blobs.ping}))
     return app
 
@@ -166,3 +176,9 @@ def migrate_all(cfg: MigrateConfig) -> list[str]:
     migrate(cfg.database_url)
     done.append("database schema: up to date")
     return done
+
+
+def compactor_worker(cfg: CompactorRoleConfig) -> Compactor:
+    """Windows and retention over PostgreSQL (claims with SKIP LOCKED) and S3; replicas are safe."""
+    cfg.validate()
+    return Compactor(SqlWindowStore(cfg.database_url), open_blobs(cfg.s3), cfg.compactor)

@@ -7,6 +7,8 @@ then applies retention; one log line per pass; `stats` for whoever reports on it
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -175,3 +177,34 @@ class Compactor:
             report.windows_dropped, "at least " if len(report.pending) >= self.cfg.batch else "",
             len(report.pending), st.lag_seconds, seconds,
         )
+
+
+EXIT_OK = 0
+EXIT_FORCED = 130
+
+
+def run_until_signalled(compactor: Compactor) -> int:
+    """Run in this (main) thread: the first SIGTERM/SIGINT lets the window in hand finish and
+    returns 0; a second one exits at once."""
+
+    def on_signal(signum, _frame) -> None:
+        if compactor.stopping:
+            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
+            os._exit(EXIT_FORCED)
+        log.info("signal %s: finishing the window in hand", signal.Signals(signum).name)
+        compactor.stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        compactor.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return EXIT_OK
+
+
+def start_thread(compactor: Compactor) -> threading.Thread:
+    """The compactor beside `profefe serve`'s HTTP server; `compactor.stop()` then `join` ends it."""
+    thread = threading.Thread(target=compactor.run, name="compactor", daemon=True)
+    thread.start()
+    return thread
