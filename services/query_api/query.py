@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 from services.query_api import plan
 from services.query_api.config import QueryConfig
 from shared import pprof
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, NotFound, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
 
@@ -121,7 +121,7 @@ def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, 
             return _merge_plan(stores, merge_plan, cfg), name
         except _WindowGone:
             continue  # a compactor replaced a window while we read: plan again
-    raise NotFound("nothing found: the windows of this range kept changing; try again")
+    raise Unavailable("the pre-merged windows of this range kept being replaced while read; try again")
 
 
 class _WindowGone(Exception):

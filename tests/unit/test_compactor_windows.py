@@ -250,3 +250,24 @@ def test_the_populated_data_does_use_every_kind_of_input(populated):
     spans = Counter(w.span for w in plan.windows)
     assert spans[DAY] >= 2 and spans[HOUR] > 10 and len(plan.raw) > 10
     assert d.merge(start, end) == d.merge(start, end, windows=False)
+
+
+def test_a_window_replaced_while_being_read_is_planned_again(deployment, monkeypatch):
+    from shared.errors import NotFound
+
+    d = deployment(now=DAY0 + DAY)
+    for i in range(3):
+        d.post(DAY0 + i * 600, "env=prod")
+    d.compactor.run_pass()
+    want = d.merge(DAY0, DAY0 + HOUR - 1, windows=False)
+    read, gone = d.ports.blobs.get, []
+
+    def get(key: str) -> bytes:
+        if key.startswith("windows/") and not gone:
+            gone.append(key)  # as if a rebuild deleted it between plan and read
+            raise NotFound(f"no blob {key!r}")
+        return read(key)
+
+    monkeypatch.setattr(d.ports.blobs, "get", get)
+    assert d.merge(DAY0, DAY0 + HOUR - 1) == want
+    assert gone
