@@ -18,7 +18,7 @@ from shared import pprof
 from shared.errors import NotFound
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
-from shared.windows import DAY, HOUR, HourState, Window, window_key
+from shared.windows import DAY, HOUR, HourState, Window, read_window, window_key
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Compaction:
                 # Its raw profiles are gone: the old window holds them.
                 profiles, size = old.profiles, old.size
                 if old.blob_key:
-                    merger.add(self._read(old.blob_key))
+                    merger.add(self._read_window(old.blob_key))
                     inputs += 1
             raw = self.windows.raw_in(sid, hour, hour + HOUR - 1)
             for pid, psize in raw:
@@ -79,7 +79,7 @@ class Compaction:
             inputs = 0
             for w in claim.hours:
                 if w.blob_key:
-                    merger.add(self._read(w.blob_key))
+                    merger.add(self._read_window(w.blob_key))
                     inputs += 1
             profiles = sum(w.profiles for w in claim.hours)
             size = sum(w.size for w in claim.hours)
@@ -98,11 +98,17 @@ class Compaction:
         return Window(sid, start, span, key, built_from, profiles, size, int(self.clock()))
 
     def _read(self, key: str) -> pprof.Profile:
+        """A raw profile, checked as at ingest."""
+        return pprof.parse(self._get(key), max_decompressed=self.max_decompressed_bytes)
+
+    def _read_window(self, key: str) -> pprof.Profile:
+        return read_window(self._get(key), max_decompressed=self.max_decompressed_bytes)
+
+    def _get(self, key: str) -> bytes:
         try:
-            data = self.blobs.get(key)
+            return self.blobs.get(key)
         except NotFound:
             raise NotFound(f"nothing found: blob {key!r} is gone (replaced or pruned meanwhile)") from None
-        return pprof.parse(data, max_decompressed=self.max_decompressed_bytes)
 
     def _delete(self, keys: list[str]) -> None:
         for key in keys:

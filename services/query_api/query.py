@@ -14,6 +14,7 @@ from shared import pprof
 from shared.errors import BadRequest, NotFound, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
+from shared.windows import read_window
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) ->
             data = stores.blobs.get(w.blob_key)
         except NotFound:
             raise _WindowGone from None
-        merger.add(pprof.parse(data, max_decompressed=cfg.max_decompressed_bytes))
+        merger.add(read_window(data, max_decompressed=cfg.max_decompressed_bytes))
     for m in merge_plan.raw:
         merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
     return pprof.write(merger.result(), level=1)

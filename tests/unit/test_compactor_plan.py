@@ -1,6 +1,8 @@
 """The compactor's pure parts: durations, horizons, lag; and the query planner's interval maths."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -80,3 +82,18 @@ def test_gaps_cover_exactly_what_the_hours_do_not(a, b, picked):
     in_gap = {s for s in probe if any(lo <= s <= hi for lo, hi in gaps)}
     in_hours = {s for s in probe if any(h <= s < h + HOUR for h in hours)}
     assert in_gap | in_hours == probe and not in_gap & in_hours
+
+
+def test_read_window_keeps_the_size_limit_and_refuses_damaged_bytes():
+    import gzip
+
+    from shared import pprof
+    from shared.windows import read_window
+
+    p = pprof.parse((Path(__file__).resolve().parents[1] / "testdata" / "cpu-1.pb.gz").read_bytes())
+    data = pprof.write(p)
+    assert pprof.totals(read_window(data)) == pprof.totals(p)
+    with pytest.raises(pprof.ProfileTooLarge):
+        read_window(data, max_decompressed=100)
+    with pytest.raises(pprof.MalformedProfile, match="window protobuf"):
+        read_window(gzip.compress(b"\xff\xff\xff"))
