@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # The real services the test suite runs against, without Docker: Kafka (KRaft, jars from Maven
 # Central), an S3 API (SeaweedFS, built with the Go toolchain) and PostgreSQL (Debian's package).
 #
 #   scripts/services.sh up       install what is missing, start what is down, wait until each answers
 #   scripts/services.sh install  only download and build what is missing (to warm a cache)
+#   scripts/services.sh reset    stop, then delete the services' data (topics, buckets, databases)
 #   scripts/services.sh down     stop all three by PID and wait for them to exit
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
@@ -53,6 +55,7 @@ start_detached() {
     local pid_file=$1 log=$2
     shift 2
     rm -f "$pid_file"
+    # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
     # 9>&- : the service must not inherit the lock on fd 9, or the next services.sh waits forever.
     setsid bash -c 'printf "%s\n" "$$" >"$0"; exec "$@"' "$pid_file" "$@" \
         >>"$log" 2>&1 </dev/null 9>&- &
@@ -160,6 +163,15 @@ cmd_down() {
 }
 
 # Exits 1 when any service is down, so scripts can branch on it.
+# Data piles up across runs (every test makes its own topics and buckets); installs are kept.
+cmd_reset() {
+    cmd_down
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        "${svc}_wipe"
+    done
+}
+
 cmd_status() {
     local svc state all_up=0
     for svc in "${SERVICES[@]}"; do
@@ -188,12 +200,13 @@ main() {
     case "$command" in
         up) cmd_up ;;
         install) cmd_install ;;
+        reset) cmd_reset ;;
         down) cmd_down ;;
         status) cmd_status ;;
         env) cmd_env ;;
         *)
             local IFS='|'
-            printf 'usage: %s up|down|status|env|install [%s ...]\n' "$0" "${ALL_SERVICES[*]}" >&2
+            printf 'usage: %s up|down|status|env|install|reset [%s ...]\n' "$0" "${ALL_SERVICES[*]}" >&2
             exit 2
             ;;
     esac

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Kafka for the tests: one KRaft node that is both broker and controller, run from the broker jars
 # on Maven Central (no distribution tarball: only Maven Central is reachable). Sourced by
 # scripts/services.sh, which provides say/fail/live_pid/start_detached/wait_until_answers/stop_pid.
@@ -68,6 +69,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
 default.replication.factor=1
+# Keeps a long-lived test broker from filling the disk with old test topics.
+log.retention.hours=24
+log.segment.bytes=$((64 * 1024 * 1024))
 # Tests join consumer groups often; the default 3 s wait before the first rebalance is pure delay.
 group.initial.rebalance.delay.ms=0
 EOF
@@ -100,6 +104,7 @@ kafka_format() {
 # The reply must carry our correlation id (7) and error code 0.
 kafka_answers() {
     local reply
+    # shellcheck disable=SC2016 # $0 is the port, expanded by the inner shell
     reply=$(timeout 3 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
         printf "\x00\x00\x00\x0d\x00\x12\x00\x00\x00\x00\x00\x07\x00\x03svc" >&3
@@ -126,6 +131,11 @@ kafka_start() {
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_HOME/server.properties"
     wait_until_answers kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_LOG" kafka_answers
     say "kafka: up on $(kafka_address) (Kafka $KAFKA_VERSION, log: $KAFKA_LOG)"
+}
+
+kafka_wipe() {
+    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster-id"
+    say "kafka: data deleted"
 }
 
 kafka_stop() {

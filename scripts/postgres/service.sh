@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # PostgreSQL for the tests: a private cluster of Debian's server package, run as the `postgres`
 # OS user with trust auth on 127.0.0.1. Sourced by scripts/services.sh.
 
@@ -125,8 +126,13 @@ postgres_start() {
     say "postgres: up on $(postgres_address) (PostgreSQL $(basename "$(dirname "$bin")"), data: $data)"
 }
 
+postgres_wipe() {
+    rm -rf "$(postgres_home)/data"
+    say "postgres: data deleted"
+}
+
 postgres_stop() {
-    local home data pid
+    local home data
     home=$(postgres_home)
     data="$home/data"
     # SIGINT is PostgreSQL's fast shutdown: it does not wait for clients to disconnect.

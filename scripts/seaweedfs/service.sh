@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # An S3 API for the tests: SeaweedFS (Apache-2.0) in one process (master, volume server, filer
 # and S3 gateway), built from source with the Go toolchain. Sourced by scripts/services.sh.
 
@@ -110,6 +111,11 @@ seaweedfs_start() {
     wait_until_answers seaweedfs "$SEAWEEDFS_PID" "$SEAWEEDFS_MARKER" "$SEAWEEDFS_LOG" \
         seaweedfs_answers
     say "seaweedfs: S3 up on $(seaweedfs_address) (SeaweedFS $SEAWEEDFS_VERSION, log: $SEAWEEDFS_LOG)"
+}
+
+seaweedfs_wipe() {
+    rm -rf "$SEAWEEDFS_DATA"
+    say "seaweedfs: data deleted"
 }
 
 seaweedfs_stop() {
