@@ -82,3 +82,15 @@ def test_dead_letter_acknowledges(queue_factory):
     q.commit([second])
     q.close()
     assert queue_factory().poll(max_records=10, timeout=0.2) == []
+
+
+def test_acknowledging_a_later_record_never_drops_an_earlier_one(queue_factory):
+    q = queue_factory()
+    first, second = record(), record()
+    q.publish(first, timeout=5)
+    q.publish(second, timeout=5)
+    a, b = drain(q, 2)
+    q.dead_letter(b, "refused")  # the earlier one is still being worked on when this happens
+    q.close()  # ... and its consumer dies before acknowledging it
+    again = drain(queue_factory(), 1)
+    assert again[0].record.id == first.id  # redelivered (the later one may come back too)
