@@ -77,13 +77,10 @@ group.initial.rebalance.delay.ms=0
 EOF
 }
 
-kafka_java() {
-    local main=$1
-    shift
-    java -Xmx512m -Xms128m -XX:+UseG1GC -Djava.awt.headless=true \
-        -Dlog4j2.configurationFile="$SERVICES_DIR/kafka/log4j2.properties" \
-        -cp "$KAFKA_LIBS/*" "$main" "$@"
-}
+KAFKA_JAVA=(java -Xmx512m -Xms128m -XX:+UseG1GC -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$SERVICES_DIR/kafka/log4j2.properties" -cp "$KAFKA_LIBS/*")
+
+kafka_java() { "${KAFKA_JAVA[@]}" "$@"; }
 
 # Formats the log directory once, with a cluster id kept beside it.
 kafka_format() {
@@ -125,10 +122,7 @@ kafka_start() {
     kafka_write_config
     kafka_format
     : >"$KAFKA_LOG"
-    start_detached "$KAFKA_PID" "$KAFKA_LOG" \
-        java -Xmx512m -Xms128m -XX:+UseG1GC -Djava.awt.headless=true \
-        -Dlog4j2.configurationFile="$SERVICES_DIR/kafka/log4j2.properties" \
-        -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_HOME/server.properties"
+    start_detached "$KAFKA_PID" "$KAFKA_LOG" "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_HOME/server.properties"
     wait_until_answers kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_LOG" kafka_answers
     say "kafka: up on $(kafka_address) (Kafka $KAFKA_VERSION, log: $KAFKA_LOG)"
 }

@@ -22,12 +22,13 @@ postgres_bin() {
     printf '%s\n' "$dir"
 }
 
-# The cluster lives under the cache when the postgres user can reach it; a cache under a private
+# The server refuses to run as root: as root it runs as the `postgres` OS user, otherwise as the
+# caller. The cluster lives under the cache when that user can reach it; a cache under a private
 # home (/root is 0700) cannot be, and then the cluster goes to /var/tmp, named after the cache.
 postgres_home() {
     local home="$SERVICES_HOME/postgres"
     mkdir -p "$home"
-    if runuser -u postgres -- test -x "$home" 2>/dev/null; then
+    if ((EUID != 0)) || runuser -u postgres -- test -x "$home" 2>/dev/null; then
         printf '%s\n' "$home"
     else
         printf '/var/tmp/profefe-py-postgres-%s\n' \
@@ -37,10 +38,27 @@ postgres_home() {
 
 # From / : the caller's working directory may be one the postgres user cannot enter. Without fd
 # 9: the server pg_ctl starts must not hold services.sh's lock.
-as_postgres() { (cd / && runuser -u postgres -- "$@" 9>&-); }
+as_postgres() {
+    if ((EUID == 0)); then
+        (cd / && runuser -u postgres -- "$@" 9>&-)
+    else
+        (cd / && "$@" 9>&-)
+    fi
+}
+
+# A folder or file owned by the user the server runs as.
+owned_by_server() {
+    local mode=$1 path=$2
+    if ((EUID == 0)); then
+        install -o postgres -g postgres -m "$mode" "${@:3}" "$path"
+    else
+        install -m "$mode" "${@:3}" "$path"
+    fi
+}
 
 postgres_install() {
     postgres_bin >/dev/null && return 0
+    ((EUID == 0)) || fail "no PostgreSQL server under /usr/lib/postgresql; install Debian's postgresql package"
     local log="$SERVICES_HOME/postgres/install.log"
     mkdir -p "$SERVICES_HOME/postgres"
     say "postgres: installing Debian's postgresql package (log: $log)"
@@ -69,7 +87,7 @@ postgres_clear_stale_pid() {
 postgres_init() {
     local bin=$1 home=$2 data=$2/data log=$2/initdb.log
     [[ -f $data/PG_VERSION ]] && return 0
-    install -d -o postgres -g postgres -m 0700 "$home"
+    owned_by_server 0700 "$home" -d
     if ! as_postgres "$bin/initdb" -D "$data" -U "$POSTGRES_USER" --auth=trust \
         --encoding=UTF8 --locale=C.UTF-8 >"$log" 2>&1; then
         fail "initdb failed for $data (see $log)"
@@ -114,8 +132,8 @@ postgres_start() {
     fi
     postgres_init "$bin" "$home"
     postgres_clear_stale_pid "$data"
-    install -o postgres -g postgres -m 0600 /dev/null "$log.new"
-    mv "$log.new" "$log"
+    rm -f "$log"
+    owned_by_server 0600 "$log" /dev/null
     if ! as_postgres "$bin/pg_ctl" start -D "$data" -l "$log" -w -t "$START_TIMEOUT" \
         >"$home/pg_ctl.log" 2>&1; then
         tail -n 30 "$log" >&2 || true

@@ -93,6 +93,7 @@ seaweedfs_start() {
     if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$S3_PORT/"; then
         fail "seaweedfs: something else already answers on $(seaweedfs_address); stop it first"
     fi
+    need_tool curl "needed to check that SeaweedFS answers"
     mkdir -p "$SEAWEEDFS_RUN" "$SEAWEEDFS_DATA"
     seaweedfs_write_config
     : >"$SEAWEEDFS_LOG"
