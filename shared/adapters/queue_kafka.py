@@ -127,6 +127,9 @@ class KafkaQueue:
                         client_id=f"{s.client_id}-producer",
                         acks="all",
                         enable_idempotence=True,
+                        # A missing topic is a deployment error (run `profefe migrate`), not one to
+                        # paper over with a broker-default topic of one partition and 1 MiB messages.
+                        allow_auto_create_topics=False,
                         max_request_size=s.max_message_bytes,
                         linger_ms=2,  # concurrent uploads share one request
                         max_block_ms=give_up_ms,
@@ -211,6 +214,7 @@ class KafkaQueue:
                         group_id=s.group,
                         enable_auto_commit=False,
                         auto_offset_reset="earliest",
+                        allow_auto_create_topics=False,
                         max_partition_fetch_bytes=s.max_message_bytes,
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
                         fetch_max_wait_ms=s.fetch_max_wait_ms,
