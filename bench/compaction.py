@@ -114,6 +114,7 @@ def merge_case(data_dir: Path, start: int, end: int, windows: bool, log: Path) -
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise BenchError(f"profefe serve did not start; see {log}") from None
                 time.sleep(0.2)
+        urllib.request.urlopen(base + "/api/0/services", timeout=30).read()  # opens the database pool
         fmt = "%Y-%m-%dT%H:%M:%S"
         q = (f"/api/0/profiles/merge?service={SERVICE}&type=cpu"
              f"&from={datetime.fromtimestamp(start, timezone.utc).strftime(fmt)}"
@@ -163,24 +164,26 @@ def main() -> int:
         print(f"compacted: {c['hourly']} hourly + {c['daily']} daily windows in {c['seconds']}s "
               f"= {c['profiles_per_s']} profiles/s", flush=True)
     cases = []
-    for name, span in (("1h", 3600), ("24h", 86400), ("7d", args.days * 86400)):
-        # Aligned ranges, as a dashboard asks for "the last N": whole hours and days.
-        start, stop = end - span, end - 1
+    week = args.days * 86400
+    # Aligned ranges (whole hours and days), and a week cut mid-hour at both ends, where the
+    # partial hours come from raw profiles and the partial days from hourly windows.
+    for name, start, stop in (("1h", end - 3600, end - 1), ("24h", end - 86400, end - 1),
+                              ("7d", end - week, end - 1), ("7d-ragged", end - week + 1800, end - 1801)):
         row = {"range": name}
         for windows in (True, False):
             r = merge_case(data_dir, start, stop, windows, log)
             row["windows" if windows else "raw"] = r
-            print(f"  {name:>4} {'windows' if windows else 'raw':>7}: {r['seconds']:8.3f}s  "
+            print(f"  {name:>9} {'windows' if windows else 'raw':>7}: {r['seconds']:8.3f}s  "
                   f"peak RSS {r['peak_rss_mb']:7.1f} MB  {r['bytes']} bytes", flush=True)
         row["speedup"] = round(row["raw"]["seconds"] / row["windows"]["seconds"], 1)
         cases.append(row)
     result["merge"] = cases
-    week = cases[-1]
-    result["vs_profefe_81s"] = round(PROFEFE_81S / week["windows"]["seconds"], 1)
+    aligned_week = cases[2]
+    result["vs_profefe_81s"] = round(PROFEFE_81S / aligned_week["windows"]["seconds"], 1)
     print()
-    print(f"{'range':>6} {'windows s':>10} {'raw s':>10} {'speedup':>8} {'RSS win MB':>11} {'RSS raw MB':>11}")
+    print(f"{'range':>9} {'windows s':>10} {'raw s':>10} {'speedup':>8} {'RSS win MB':>11} {'RSS raw MB':>11}")
     for row in cases:
-        print(f"{row['range']:>6} {row['windows']['seconds']:>10.3f} {row['raw']['seconds']:>10.3f} "
+        print(f"{row['range']:>9} {row['windows']['seconds']:>10.3f} {row['raw']['seconds']:>10.3f} "
               f"{row['speedup']:>7.1f}x {row['windows']['peak_rss_mb']:>11.1f} {row['raw']['peak_rss_mb']:>11.1f}")
     print(f"7-day merge with windows vs profefe's {PROFEFE_81S:.0f}s: {result['vs_profefe_81s']}x")
     print(f"results: {write_result('compaction', result)}")
