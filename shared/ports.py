@@ -116,7 +116,8 @@ class WindowStore(Protocol):
 
     def prune_raw(self, before: int, windows_before: int, *, service: str | None = None,
                   other_than: Sequence[str] = (), limit: int = 1000) -> list[str]:
-        """Delete raw rows older than `before` whose hour is compacted; their ids (blobs: caller's)."""
+        """Delete the raw rows of the oldest day of whole compacted hours older than `before`, and
+        up to `limit` traces; their ids (the caller deletes the blobs), none when nothing is left."""
 
     def drop_windows(self, before: int, limit: int = 1000) -> list[str]:
         """Delete windows ending before `before`; their blob keys (the caller deletes the blobs)."""

@@ -147,7 +147,7 @@ class Compactor:
                 for pid in ids:
                     self.blobs.delete(blob_key(pid))
                 report.raw_pruned += len(ids)
-                if len(ids) < self.cfg.batch:
+                if not ids:
                     break
         while not self.stopping:
             keys = self.windows.drop_windows(h.windows_before, limit=self.cfg.batch)

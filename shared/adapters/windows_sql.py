@@ -236,11 +236,18 @@ class SqlWindowStore:
 
     def prune_raw(self, before: int, windows_before: int, *, service: str | None = None,
                   other_than: Sequence[str] = (), limit: int = 1000) -> list[str]:
-        """Delete up to `limit` raw rows created before `before` (hour-aligned) of `service`, or of
-        every service but `other_than`, whose hour has a clean window (or lies before
-        `windows_before`, where no window is kept); traces go at `before` alone. Marks their hours
-        pruned, without touching the counters. Returns the deleted ids: their blobs are the
-        caller's to delete, after this returns."""
+        """Delete the raw rows of whole hours whose window is clean (or that lie before
+        `windows_before`, where no window is kept), created before `before` (hour-aligned), of
+        `service` or of every service but `other_than`: the oldest day of such hours per call;
+        and up to `limit` traces created before `before`. Marks those hours pruned, without
+        touching their counters. Returns the deleted ids (none: nothing left to do); their blobs
+        are the caller's to delete, after this returns.
+
+        An hour is pruned whole or not at all, so a rebuild after a late profile (old window +
+        the raw rows left) never counts a profile twice. Rows are deleted by the ids read in the
+        same statement that saw their hour clean: a profile landing meanwhile stays, for the
+        rebuild. On PostgreSQL the counters of the day are locked first, so no such profile can
+        commit between that read and the delete."""
         p, sh, w = profiles, series_hours, windows
         hour = p.c.created_at - p.c.created_at % HOUR
         scope = [p.c.created_at < before]
@@ -248,25 +255,44 @@ class SqlWindowStore:
             scope.append(p.c.service == service)
         elif other_than:
             scope.append(p.c.service.not_in(list(other_than)))
-        compacted = (
-            sa.select(p.c.id, p.c.series_id, hour.label("hour"))
-            .select_from(
-                p.join(sh, sa.and_(sh.c.series_id == p.c.series_id, sh.c.hour == hour))
-                .outerjoin(w, sa.and_(w.c.series_id == p.c.series_id, w.c.span == HOUR, w.c.start == hour))
-            )
-            .where(*scope, sa.or_(w.c.built_from == sh.c.version, hour < windows_before))
-            .limit(limit)
-        )
-        traces = sa.select(p.c.id, p.c.series_id, sa.literal(0).label("hour")).where(
-            *scope, p.c.series_id.is_(None)).limit(limit)
+        joined = p.join(sh, sa.and_(sh.c.series_id == p.c.series_id, sh.c.hour == hour)).outerjoin(
+            w, sa.and_(w.c.series_id == p.c.series_id, w.c.span == HOUR, w.c.start == hour))
+        clean = sa.or_(w.c.built_from == sh.c.version, hour < windows_before)
         with self._guard(), self.engine.begin() as conn:
-            rows = conn.execute(compacted).all()
-            rows += conn.execute(traces).all()[: max(0, limit - len(rows))]
-            for chunk in _chunks([r.id for r in rows], _CHUNK):
+            rows = []
+            oldest = conn.execute(sa.select(sa.func.min(p.c.created_at)).select_from(joined).where(*scope, clean)).scalar()
+            if oldest is not None:
+                lo = int(oldest) - int(oldest) % HOUR
+                hi = min(before, lo + DAY)
+                if self.locking:
+                    self._lock_hours(conn, lo, hi, service, other_than)
+                rows = conn.execute(
+                    sa.select(p.c.id, p.c.series_id, hour.label("hour")).select_from(joined)
+                    .where(*scope, clean, p.c.created_at >= lo, p.c.created_at < hi)).all()
+            traces = conn.execute(sa.select(p.c.id).where(*scope, p.c.series_id.is_(None)).limit(limit)).all()
+            ids = [r.id for r in rows] + [r.id for r in traces]
+            for chunk in _chunks(ids, _CHUNK):
                 conn.execute(sa.delete(p).where(p.c.id.in_(chunk)))
-            for sid, h in sorted({(r.series_id, r.hour) for r in rows if r.series_id is not None}):
+            for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows}):
                 conn.execute(sa.update(sh).where(sh.c.series_id == sid, sh.c.hour == h).values(pruned=True))
-        return [r.id for r in rows]
+        return ids
+
+    @staticmethod
+    def _lock_hours(conn: sa.Connection, lo: int, hi: int, service: str | None, other_than: Sequence[str]) -> None:
+        """Lock the counters of [lo, hi) in key order, the order `MetaStore.put` bumps them in."""
+        sh = series_hours
+        stmt = (
+            sa.select(sh.c.series_id, sh.c.hour)
+            .select_from(sh.join(series, series.c.id == sh.c.series_id))
+            .where(sh.c.hour >= lo, sh.c.hour < hi)
+            .order_by(sh.c.series_id, sh.c.hour)
+            .with_for_update(of=sh)
+        )
+        if service is not None:
+            stmt = stmt.where(series.c.service == service)
+        elif other_than:
+            stmt = stmt.where(series.c.service.not_in(list(other_than)))
+        conn.execute(stmt).all()
 
     def drop_windows(self, before: int, limit: int = 1000) -> list[str]:
         """Delete up to `limit` windows ending before `before`, and the counters of hours before it

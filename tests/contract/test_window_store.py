@@ -207,3 +207,17 @@ def test_drop_windows_and_the_counters_of_emptied_hours(meta_store, windows, ns,
     windows.prune_raw(day + DAY, day + DAY, service=ns)
     windows.drop_windows(day + DAY)
     assert versions(windows, s, day, day) == {}
+
+
+def test_prune_raw_takes_whole_hours_a_day_at_a_time(meta_store, windows, ns, hour):
+    s = series_of(ns)
+    day = hour - hour % DAY
+    first = [meta(ns, day + 3600 + i) for i in range(5)]
+    second = [meta(ns, day + DAY + 7200 + i) for i in range(3)]
+    meta_store.put([*first, *second])
+    for h, n in ((day + HOUR, 5), (day + DAY + 2 * HOUR, 3)):
+        with windows.claim_hour(s.id, h) as claim:
+            claim.save(window(s, h, n))
+    assert sorted(windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2)) == sorted(m.id for m in first)
+    assert sorted(windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2)) == sorted(m.id for m in second)
+    assert windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2) == []
