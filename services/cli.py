@@ -8,8 +8,27 @@ from services.importer import DEFAULT_URL, PROFILE_TYPES, run_import
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="profefe-py", prog_name="profefe")
-def main() -> None:
+@click.option("--log-format", envvar="PROFEFE_LOG_FORMAT", default="text", show_default=True,
+              type=click.Choice(["text", "json"]),
+              help="Process logs as text or JSON lines; request logs are JSON either way (also PROFEFE_LOG_FORMAT).")
+def main(log_format) -> None:
     """profefe-py: a continuous-profiling collector that speaks profefe's HTTP API."""
+
+
+def _log_format() -> str:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return "text"
+    return ctx.find_root().params.get("log_format") or "text"
+
+
+def _optional_address(_ctx, _param, value):
+    return _address(_ctx, _param, value) if value else None
+
+
+_health_addr_option = click.option(
+    "--health-addr", envvar="PROFEFE_HEALTH_ADDR", default="", metavar="HOST:PORT", callback=_optional_address,
+    help="Serve /healthz, /readyz and /metrics here; off when empty (also PROFEFE_HEALTH_ADDR).")
 
 
 def _address(_ctx, _param, value: str):
@@ -103,7 +122,9 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     from services.ingest_api.config import IngestConfig
     from services.query_api.config import QueryConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from services.observe import configure_logging
+
+    configure_logging(_log_format())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = ServeConfig(
         addr=addr,
@@ -254,7 +275,9 @@ def _validated(cfg):
 def _daemon_logging() -> None:
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from services.observe import configure_logging
+
+    configure_logging(_log_format())
     for noisy in ("kafka", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # It warns about its own slow event-loop turns, which a busy two-core machine has plenty of.
@@ -357,7 +380,8 @@ def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, th
               help="Records stored and committed together (also PROFEFE_BATCH_SIZE).")
 @click.option("--health-file", envvar="PROFEFE_HEALTH_FILE", default=None, type=click.Path(dir_okay=False),
               help="Touched after every loop, for a liveness probe (also PROFEFE_HEALTH_FILE).")
-def indexer(database_url, max_body_bytes, batch_size, health_file, **kw) -> None:
+@_health_addr_option
+def indexer(database_url, max_body_bytes, batch_size, health_file, health_addr, **kw) -> None:
     """Consume the topic: store each blob in S3, its row in PostgreSQL, then commit the offsets.
 
     Run several: the consumer group shares the partitions among them. SIGTERM finishes the batch
@@ -378,8 +402,26 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, **kw) -> None
         indexer=IndexerConfig(batch_size=batch_size, health_file=Path(health_file) if health_file else None),
     ))
     worker = wiring.indexer_worker(cfg)
+    health = _start_health(wiring.indexer_health, worker, health_addr)
     click.echo(f"profefe indexer: consuming {cfg.kafka.topic} as group {cfg.kafka.group}", err=True)
-    raise SystemExit(run_until_signalled(worker))
+    try:
+        code = run_until_signalled(worker)
+    finally:
+        if health is not None:
+            health.close()
+    raise SystemExit(code)
+
+
+def _start_health(build, worker, addr):
+    """The worker's health server on `addr` (None: none), started; refusing a port in use."""
+    if addr is None:
+        return None
+    try:
+        health = build(worker, addr.host, addr.port).start()
+    except OSError as exc:
+        raise click.UsageError(f"--health-addr {addr}: {exc.strerror or exc}") from None
+    click.echo(f"profefe: health and metrics on http://{health.address}", err=True)
+    return health
 
 
 @main.command("compactor", context_settings={"show_default": True})
@@ -388,8 +430,9 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, **kw) -> None
 @click.option("--interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
               help="Seconds between passes (also PROFEFE_COMPACT_INTERVAL).")
 @_compactor_options
+@_health_addr_option
 def compactor_command(database_url, interval, grace, raw_retention, raw_retention_for, window_retention,
-                      **kw) -> None:
+                      health_addr, **kw) -> None:
     """Pre-merge every closed hour of every series, then every day of clean hours, and apply retention.
 
     Run several: each window is claimed in PostgreSQL (FOR UPDATE SKIP LOCKED). SIGTERM finishes
@@ -405,8 +448,14 @@ def compactor_command(database_url, interval, grace, raw_retention, raw_retentio
         compactor=_compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention),
     ))
     compactor = wiring.compactor_worker(cfg)
+    health = _start_health(wiring.compactor_health, compactor, health_addr)
     click.echo(f"profefe compactor: every {cfg.compactor.interval:g}s", err=True)
-    raise SystemExit(run_until_signalled(compactor))
+    try:
+        code = run_until_signalled(compactor)
+    finally:
+        if health is not None:
+            health.close()
+    raise SystemExit(code)
 
 
 @main.command("migrate", context_settings={"show_default": True})

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable
 
 from flask import Blueprint, Flask, Response
 
-from services import http
+from services import http, observe
 from services.compactor.config import CompactorConfig
 from services.compactor.worker import Compactor
 from services.config import (
@@ -19,6 +19,7 @@ from services.config import (
 )
 from services.indexer.steps import index
 from services.indexer.worker import Worker
+from services.metrics import CompactorCollector, IndexerCollector, Metrics
 from services.ingest_api import app as ingest_app
 from services.ingest_api import routes as ingest_routes
 from services.ingest_api.routes import Publish
@@ -72,15 +73,16 @@ def write_through(blobs: BlobStore, meta: MetaStore) -> Publish:
     return publish
 
 
-def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig) -> Flask:
+def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig, metrics: Metrics | None = None) -> Flask:
     """Ingest and query routes in one app (one router, so a wrong method is a 405 on every path)."""
     app = Flask("profefe")
     app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
     http.install(app)
     app.register_blueprint(ingest_routes.blueprint(write_through(ports.blobs, ports.meta), cfg.ingest))
-    stores = Stores(meta=ports.meta, blobs=ports.blobs, windows=ports.windows)
+    stores = Stores(meta=ports.meta, blobs=observe.CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
-    return app
+    app.register_blueprint(health_blueprint({"sqlite": ports.meta.ping, "blobs": ports.blobs.ping}))
+    return observe.instrument(app, metrics or Metrics("serve"))
 
 
 # The distributed roles ---------------------------------------------------------------------
@@ -120,17 +122,18 @@ def open_blobs(s3: S3Settings):
     return S3BlobStore(s3)
 
 
-def ingest_api_app(queue, cfg: IngestApiConfig) -> Flask:
+def ingest_api_app(queue, cfg: IngestApiConfig, metrics: Metrics | None = None) -> Flask:
     """`profefe ingest-api`: a 200 means Kafka acknowledged the record with acks=all."""
     cfg.validate()
     timeout = cfg.ingest.publish_timeout
+    metrics = metrics or Metrics("ingest-api")
 
     def publish(record: IngestRecord) -> None:
         queue.publish(record, timeout)
 
-    app = ingest_app.create_app(publish, cfg.ingest)
+    app = ingest_app.create_app(observe.counting_publish(publish, metrics), cfg.ingest)
     app.register_blueprint(health_blueprint({"kafka": queue.ping}))
-    return app
+    return observe.instrument(app, metrics)
 
 
 @dataclass
@@ -150,10 +153,11 @@ def open_query(cfg: QueryApiConfig) -> QueryPorts:
                       windows=SqlWindowStore(cfg.database_url))
 
 
-def query_api_app(ports: QueryPorts, cfg: QueryApiConfig) -> Flask:
-    app = query_app.create_app(Stores(meta=ports.meta, blobs=ports.blobs, windows=ports.windows), cfg.query)
+def query_api_app(ports: QueryPorts, cfg: QueryApiConfig, metrics: Metrics | None = None) -> Flask:
+    stores = Stores(meta=ports.meta, blobs=observe.CountingBlobs(ports.blobs), windows=ports.windows)
+    app = query_app.create_app(stores, cfg.query)
     app.register_blueprint(health_blueprint({"postgresql": ports.meta.ping, "s3": ports.blobs.ping}))
-    return app
+    return observe.instrument(app, metrics or Metrics("query-api"))
 
 
 def indexer_worker(cfg: IndexerRoleConfig) -> Worker:
@@ -182,3 +186,23 @@ def compactor_worker(cfg: CompactorRoleConfig) -> Compactor:
     """Windows and retention over PostgreSQL (claims with SKIP LOCKED) and S3; replicas are safe."""
     cfg.validate()
     return Compactor(SqlWindowStore(cfg.database_url), open_blobs(cfg.s3), cfg.compactor)
+
+
+# Health and metrics of the workers, on their own port -------------------------------------------
+
+
+def indexer_health(worker: Worker, host: str, port: int) -> observe.HealthServer:
+    """`/healthz` (the loop moves), `/readyz` (Kafka, S3, PostgreSQL answer), `/metrics`; not started."""
+    metrics = Metrics("indexer")
+    metrics.watch(IndexerCollector(lambda: worker.counts))
+    alive = observe.observe_indexer(worker, metrics)
+    checks = {"kafka": worker.queue.ping, "s3": worker.blobs.ping, "postgresql": worker.meta.ping}
+    return observe.HealthServer(host, port, metrics=metrics, checks=checks, alive=alive.problem)
+
+
+def compactor_health(compactor: Compactor, host: str, port: int) -> observe.HealthServer:
+    """`/healthz` (the process answers), `/readyz` (PostgreSQL, S3 answer), `/metrics`; not started."""
+    metrics = Metrics("compactor")
+    metrics.watch(CompactorCollector(lambda: compactor.stats))
+    checks = {"postgresql": compactor.windows.ping, "s3": compactor.blobs.ping}
+    return observe.HealthServer(host, port, metrics=metrics, checks=checks)

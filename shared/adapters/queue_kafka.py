@@ -230,6 +230,25 @@ class KafkaQueue:
             for tp in partitions:
                 self._pending.pop(tp, None)
 
+    def lag(self) -> dict[int, int]:
+        """Records behind the end of each assigned partition (end offset - position), for
+        metrics; empty before the first poll. Call it from the polling thread: the consumer is
+        not thread-safe."""
+        with self._lock:
+            consumer = self._consumer
+        if consumer is None:
+            return {}
+        try:
+            assigned = list(consumer.assignment())
+            if not assigned:
+                return {}
+            ends = consumer.end_offsets(assigned, timeout_ms=5000)
+            positions = {tp: consumer.position(tp, timeout_ms=5000) for tp in assigned}
+        except KafkaError as exc:
+            raise Unavailable(f"Kafka did not report the consumer's lag: {exc}") from exc
+        return {tp.partition: max(0, ends[tp] - pos) for tp, pos in positions.items()
+                if pos is not None and tp in ends}
+
     # both --------------------------------------------------------------------------------
 
     def ping(self) -> None:
