@@ -252,7 +252,8 @@ class HealthServer:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which never ran otherwise
+            self._server.shutdown()
         self._server.server_close()
 
     def answer(self, path: str) -> tuple[int, bytes, str]:

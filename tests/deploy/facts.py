@@ -1,0 +1,105 @@
+"""What the code says the deploy files must match: roles, their flags and variables, the
+variables each role cannot start without, and the paths each role answers."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from services import observe, wiring
+from services.cli import main
+from services.config import IngestApiConfig, QueryApiConfig
+from services.metrics import Metrics
+from shared.adapters.queue_kafka import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+# Read by the code outside click: stamped into the image at build time (services/http.py).
+BUILD_VARIABLES = {"PROFEFE_BUILD_COMMIT", "PROFEFE_BUILD_TIME"}
+
+# Without these a role refuses to start (exit 2); test_roles checks each against the CLI itself.
+REQUIRED = {
+    "migrate": {"PROFEFE_KAFKA_BOOTSTRAP", "PROFEFE_S3_ENDPOINT", "PROFEFE_DATABASE_URL"},
+    "ingest-api": {"PROFEFE_KAFKA_BOOTSTRAP"},
+    "indexer": {"PROFEFE_KAFKA_BOOTSTRAP", "PROFEFE_S3_ENDPOINT", "PROFEFE_DATABASE_URL"},
+    "query-api": {"PROFEFE_S3_ENDPOINT", "PROFEFE_DATABASE_URL"},
+    "compactor": {"PROFEFE_S3_ENDPOINT", "PROFEFE_DATABASE_URL"},
+}
+APIS = ("ingest-api", "query-api")
+WORKERS = ("indexer", "compactor")
+
+
+def command(role: str) -> click.Command:
+    assert role in main.commands, f"`profefe {role}` is not a command (have {sorted(main.commands)})"
+    return main.commands[role]
+
+
+def variables(role: str | None = None) -> set[str]:
+    """PROFEFE_* variables `profefe <role>` reads (every role's, and the global ones, when None)."""
+    commands = [command(role)] if role else list(main.commands.values())
+    found = {p.envvar for p in main.params if p.envvar}
+    for cmd in commands:
+        found.update(p.envvar for p in cmd.params if isinstance(p.envvar, str))
+    return found
+
+
+def known_variables() -> set[str]:
+    return variables() | BUILD_VARIABLES
+
+
+def check_args(args: list[str] | str) -> str:
+    """`args` is `<role> [flags...]` of a real role with real flags; returns the role."""
+    if isinstance(args, str):
+        args = shlex.split(args)
+    role, *rest = args
+    cmd = command(role)
+    opts = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    for arg in rest:
+        if arg.startswith("-"):
+            name = arg.split("=", 1)[0]
+            assert name in opts, f"`profefe {role}` has no option {name}"
+    return role
+
+
+def address_port(value: str) -> int:
+    return int(value.rsplit(":", 1)[1])
+
+
+def default_port(role: str, option: str = "addr") -> int | None:
+    for p in command(role).params:
+        if p.name == option and p.default:
+            return address_port(str(p.default))
+    return None
+
+
+class _Queue:
+    def ping(self) -> None:
+        pass
+
+
+class _Store:
+    def ping(self) -> None:
+        pass
+
+
+def api_paths(role: str) -> set[str]:
+    """The URL rules the role's app answers."""
+    if role == "ingest-api":
+        app = wiring.ingest_api_app(_Queue(), IngestApiConfig(kafka=KafkaSettings("kafka:9092")), Metrics(role))
+    elif role == "query-api":
+        ports = wiring.QueryPorts(blobs=_Store(), meta=_Store(), windows=_Store())
+        app = wiring.query_api_app(ports, QueryApiConfig(s3=None, database_url=""), Metrics(role))
+    else:
+        raise AssertionError(f"{role} is not an API")
+    return {rule.rule for rule in app.url_map.iter_rules()}
+
+
+def worker_paths() -> set[str]:
+    """The paths a worker's --health-addr server answers."""
+    server = observe.HealthServer("127.0.0.1", 0, metrics=Metrics("worker"), checks={})
+    try:
+        return {p for p in ("/healthz", "/readyz", "/metrics", "/api/0/version") if server.answer(p)[0] != 404}
+    finally:
+        server.close()
