@@ -6,7 +6,7 @@ match are those of (service, type) whose labels include the filter. For each of 
 - a whole hour inside [from, to] whose hourly window is clean comes from that window;
 - a whole hour in which the series has no profile at all needs nothing;
 - everything else (the partial hours at the edges, stale or missing windows) comes from its raw
-  profiles.
+  profiles; a pruned hour made stale by a late profile is its old window plus the raw rows left.
 The result merges the same profiles as merging every raw profile, so it is the same profile
 (same stacks, same totals). A stale window is never used: clean means built from exactly the
 counter value (or, for a day, sum of counter values) that is there now.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from shared.model import ProfileMeta, Query
 from shared.ports import MetaStore, WindowStore
-from shared.windows import DAY, HOUR, Series, Window, epoch, floor_to, from_epoch
+from shared.windows import DAY, HOUR, HourState, Series, Window, epoch, floor_to, from_epoch
 
 
 @dataclass(frozen=True)
@@ -45,49 +45,69 @@ def plan_merge(meta: MetaStore, windows: WindowStore, query: Query) -> MergePlan
     series = windows.series_of(query.service, query.type, query.labels) if hours else []
     if not series:
         return MergePlan([], meta.find(query))
-    chosen, covered = _cover(windows, series, hours, whole(start, end, DAY))
-    everywhere = set.intersection(*(covered[s.id] for s in series))
+    chosen, uncovered = _cover(windows, series, hours, whole(start, end, DAY))
     raw = []
-    for lo, hi in _gaps(start, end, sorted(everywhere)):
+    for lo, hi in _raw_intervals(start, end, hours, set().union(*uncovered.values())):
         for m in meta.find(replace(query, start=from_epoch(lo), end=from_epoch(hi))):
             at = floor_to(epoch(m.created_at), HOUR)
-            if at not in covered.get(Series.of(m.service, m.type, m.labels, m.signature).id, ()):
-                raw.append(m)
+            sid = Series.of(m.service, m.type, m.labels, m.signature).id
+            if at in hours and sid in uncovered and at not in uncovered[sid]:
+                continue  # a clean window of its series has it
+            raw.append(m)
     return MergePlan([w for w in chosen if w.blob_key], raw)
 
 
 def _cover(windows: WindowStore, series: list[Series], hours: range, days: range
            ) -> tuple[list[Window], dict[str, set[int]]]:
-    """The clean windows to use, and per series the whole hours they (or the absence of data) cover."""
+    """The windows to use, and per series the whole hours with data whose raw profiles are needed.
+
+    Work is proportional to the hours that hold data, never to the length of the range. A pruned
+    hour (its raw profiles deleted by retention once its window was clean) keeps being served
+    from its window even when a late profile made it stale: the raw rows left are exactly the
+    late ones, so the window plus those rows is the whole hour until the rebuild folds them in.
+    """
     ids = [s.id for s in series]
-    versions: dict[str, dict[int, int]] = defaultdict(dict)
+    states: dict[str, dict[int, HourState]] = defaultdict(dict)
     for st in windows.hour_states(ids, hours[0], hours[-1]):
-        versions[st.series_id][st.hour] = st.version
+        states[st.series_id][st.hour] = st
     chosen: list[Window] = []
     covered: dict[str, set[int]] = {sid: set() for sid in ids}
     if days:
         for w in windows.windows(ids, DAY, days[0], days[-1]):
-            day_versions = [v for h, v in versions[w.series_id].items() if w.start <= h < w.start + DAY]
+            day_versions = [st.version for h, st in states[w.series_id].items() if w.start <= h < w.start + DAY]
             if w.built_from == sum(day_versions):
                 chosen.append(w)
                 covered[w.series_id].update(range(w.start, w.start + DAY, HOUR))
+    partly: dict[str, set[int]] = {sid: set() for sid in ids}
     for w in windows.windows(ids, HOUR, hours[0], hours[-1]):
-        if w.start not in covered[w.series_id] and versions[w.series_id].get(w.start) == w.built_from:
+        if w.start in covered[w.series_id]:
+            continue
+        st = states[w.series_id].get(w.start)
+        if st is not None and st.version == w.built_from:
             chosen.append(w)
             covered[w.series_id].add(w.start)
-    for sid in ids:
-        covered[sid].update(h for h in hours if h not in versions[sid])
-    return chosen, covered
+        elif st is not None and st.pruned:
+            chosen.append(w)
+            partly[w.series_id].add(w.start)
+    uncovered = {sid: (set(states[sid]) - covered[sid]) | partly[sid] for sid in ids}
+    return chosen, uncovered
 
 
-def _gaps(start: int, end: int, covered_hours: list[int]) -> list[tuple[int, int]]:
-    """[start, end] minus the given whole hours, as inclusive (lo, hi) intervals."""
-    out = []
-    lo = start
-    for h in covered_hours:
-        if h > lo:
-            out.append((lo, h - 1))
-        lo = max(lo, h + HOUR)
-    if lo <= end:
-        out.append((lo, end))
+def _raw_intervals(start: int, end: int, hours: range, needed: set[int]) -> list[tuple[int, int]]:
+    """The inclusive (lo, hi) intervals whose raw profiles may be needed: the partial hours at
+    both edges of [start, end] and the `needed` whole hours, adjacent ones joined."""
+    out: list[tuple[int, int]] = []
+
+    def add(lo: int, hi: int) -> None:
+        if out and out[-1][1] + 1 >= lo:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+
+    if start < hours[0]:
+        add(start, hours[0] - 1)
+    for h in sorted(needed):
+        add(h, h + HOUR - 1)
+    if hours[-1] + HOUR <= end:
+        add(hours[-1] + HOUR, end)
     return out

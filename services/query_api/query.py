@@ -126,7 +126,7 @@ def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, 
 
 
 class _WindowGone(Exception):
-    pass
+    """An input the plan named is gone: the compactor replaced or pruned it meanwhile."""
 
 
 def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) -> bytes:
@@ -139,7 +139,11 @@ def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) ->
             raise _WindowGone from None
         merger.add(read_window(data, max_decompressed=cfg.max_decompressed_bytes))
     for m in merge_plan.raw:
-        merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
+        try:
+            data = stores.blobs.get(blob_key(m.id))
+        except NotFound:
+            raise _WindowGone from None  # folded into a rebuilt window, or pruned, since we planned
+        merger.add(pprof.parse(data, max_decompressed=cfg.max_decompressed_bytes))
     return pprof.write(merger.result(), level=1)
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.compactor import plan
 from services.compactor.config import CompactorConfig, parse_duration, parse_service_duration
-from services.query_api.plan import _gaps, whole
+from services.query_api.plan import _raw_intervals, whole
 from shared.windows import DAY, HOUR, HourState
 
 NOW = 1_780_000_000 + 1234  # not on an hour boundary
@@ -68,20 +68,21 @@ def test_whole_periods_are_inclusive_at_both_ends():
 
 
 @given(st.integers(0, 10 * DAY), st.integers(0, 10 * DAY), st.sets(st.integers(0, 240)))
-def test_gaps_cover_exactly_what_the_hours_do_not(a, b, picked):
+def test_raw_intervals_are_the_edges_and_the_needed_hours(a, b, picked):
     start, end = min(a, b), max(a, b)
-    hours = sorted(h for h in (i * HOUR for i in picked) if h in whole(start, end, HOUR))
-    covered = set()
-    for h in hours:
-        covered.update(range(h, h + HOUR, 97))  # a sample of each hour's seconds
-    gaps = _gaps(start, end, hours)
-    for lo, hi in gaps:
+    hours = whole(start, end, HOUR)
+    if not hours:
+        return
+    needed = {h for h in (i * HOUR for i in picked) if h in hours}
+    intervals = _raw_intervals(start, end, hours, needed)
+    for (lo, hi), nxt in zip(intervals, intervals[1:] + [None]):
         assert start <= lo <= hi <= end
-        assert not any(lo <= s <= hi for s in covered)
+        if nxt is not None:
+            assert hi + 1 < nxt[0]  # sorted, disjoint, and adjacent ones joined
     probe = set(range(start, end + 1, 1013)) | {start, end}
-    in_gap = {s for s in probe if any(lo <= s <= hi for lo, hi in gaps)}
-    in_hours = {s for s in probe if any(h <= s < h + HOUR for h in hours)}
-    assert in_gap | in_hours == probe and not in_gap & in_hours
+    in_intervals = {s for s in probe if any(lo <= s <= hi for lo, hi in intervals)}
+    wanted = {s for s in probe if s < hours[0] or s >= hours[-1] + HOUR or s - s % HOUR in needed}
+    assert in_intervals == wanted
 
 
 def test_read_window_keeps_the_size_limit_and_refuses_damaged_bytes():

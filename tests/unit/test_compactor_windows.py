@@ -184,8 +184,13 @@ def test_retention_keeps_raw_until_compacted_then_serves_windows(deployment):
     assert d.merge(DAY0, DAY0 + HOUR - 1, windows=False)[0] == 404
     # A late profile for the pruned hour: the rebuild adds it to the old window, never twice.
     late = d.post(DAY0 + 1800, "env=prod")
+    # Until the rebuild, the pruned hour is its old window plus the late profile, never one of them.
+    while_stale = d.merge(DAY0, DAY0 + HOUR - 1)
+    assert while_stale[0] == 200 and while_stale != before
+    assert d.plan_inputs(DAY0, DAY0 + HOUR - 1).inputs == 2
     d.compactor.run_pass()
     assert d.client.get(f"/api/0/profiles/{late}").status_code == 404
+    assert d.merge(DAY0, DAY0 + HOUR - 1) == while_stale
     [w] = d.plan_inputs(DAY0, DAY0 + HOUR - 1).windows
     assert w.profiles == 4
     d.compactor.run_pass()
