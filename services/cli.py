@@ -483,5 +483,34 @@ def migrate_command(database_url, max_body_bytes, partitions, replication, **kw)
         raise click.ClickException(str(exc)) from None
 
 
+DAEMON_ROLES = ("serve", "ingest-api", "query-api", "indexer", "compactor", "migrate")
+
+
+@main.command("config", context_settings={"ignore_unknown_options": True})
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of text.")
+@click.argument("role", required=False, type=click.Choice(DAEMON_ROLES))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[FLAGS]...")
+@click.pass_context
+def config_command(ctx, as_json, role, args) -> None:
+    """Print what ROLE would run with (every role when omitted): defaults, then PROFEFE_*
+    variables, then the FLAGS given after ROLE, each with where it came from. Secrets (the S3
+    secret key, passwords in URLs, tokens) are redacted. Nothing is connected to."""
+    import json
+
+    from services import config_report
+
+    if args and role is None:
+        raise click.UsageError("flags need a ROLE before them")
+    root = ctx.find_root()
+    sections = {"global": config_report.settings(root)}
+    for name in [role] if role else DAEMON_ROLES:
+        with main.commands[name].make_context(name, list(args), parent=root) as sub:
+            sections[name] = config_report.settings(sub)
+    if as_json:
+        click.echo(json.dumps({k: [r.as_dict() for r in rows] for k, rows in sections.items()}, indent=2))
+    else:
+        click.echo("\n\n".join(config_report.render_text(k, rows) for k, rows in sections.items()))
+
+
 if __name__ == "__main__":
     main()
