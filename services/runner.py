@@ -1,7 +1,13 @@
-"""Running a WSGI app under waitress until SIGTERM/SIGINT.
+"""Running a WSGI app under waitress until SIGTERM/SIGINT, and the exit codes of every daemon.
 
-The first signal stops accepting, lets in-flight requests finish (waitress drains its task
-queue) and returns; a second signal exits at once.
+The first signal stops accepting (the listening socket is closed, so a load balancer sees a
+refused connection, not a hang), then keeps the loop turning until every request already read
+has been answered and its response flushed, at most `drain_timeout` seconds; then it returns.
+A second signal exits at once.
+
+waitress's own stop (SystemExit inside its loop) ends the loop first and closes every channel
+after: a handler that finished in that window had its response dropped, so an upload Kafka had
+acknowledged looked failed to its agent. Hence the loop is run here, one turn at a time.
 """
 from __future__ import annotations
 
@@ -9,18 +15,28 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Callable
-
-from waitress.server import create_server
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FORCED = 130
+# Exit codes, for every daemon.
+EXIT_OK = 0  # stopped by a signal after finishing its work, or done
+EXIT_FAILED = 1  # a command that failed (e.g. migrate could not reach a store)
+EXIT_USAGE = 2  # bad flags or settings, including a local-only adapter for a distributed role
+EXIT_FORCED = 130  # a second signal: exited at once, work in hand abandoned
+
+DRAIN_TIMEOUT = 25.0  # below Kubernetes' default 30 s grace period
+_TURN = 0.2  # seconds one loop turn may wait: how late a signal is noticed
 
 
-def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[str], None] | None = None) -> int:
+def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[str], None] | None = None,
+          drain_timeout: float = DRAIN_TIMEOUT) -> int:
+    from waitress import wasyncore
+    from waitress.server import create_server
+
     server = create_server(app, host=host, port=port, threads=threads, ident="profefe")
+    channels = getattr(server, "map", None) or server._map  # several sockets keep theirs in `map`
     stopping = threading.Event()
 
     def stop(signum, _frame) -> None:
@@ -29,22 +45,52 @@ def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[st
             os._exit(EXIT_FORCED)
         stopping.set()
         log.info("signal %s: stopping", signal.Signals(signum).name)
-        # waitress's loop ends on SystemExit/KeyboardInterrupt and then drains its workers.
-        raise SystemExit(EXIT_OK)
+
+    def turn() -> None:
+        wasyncore.loop(timeout=_TURN, map=channels, use_poll=server.adj.asyncore_use_poll, count=1)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if on_ready is not None:
             on_ready(_listening(server))
-        try:
-            server.run()
-        except SystemExit:
-            pass
+        while not stopping.is_set():
+            turn()
+        _stop_accepting(channels)
+        deadline = time.monotonic() + drain_timeout
+        while _close_idle(channels) and time.monotonic() < deadline:
+            turn()
+        if _close_idle(channels):
+            log.warning("requests still in flight after %.0fs; closing them", drain_timeout)
     finally:
-        server.close()
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(channels)
         for s, handler in previous.items():
             signal.signal(s, handler)
     return EXIT_OK
+
+
+def _stop_accepting(channels) -> None:
+    from waitress.server import BaseWSGIServer
+
+    for listener in [c for c in list(channels.values()) if isinstance(c, BaseWSGIServer)]:
+        listener.accepting = False
+        listener.del_channel()
+        listener.socket.close()
+
+
+def _close_idle(channels) -> int:
+    """Close every connection with nothing in hand (a keep-alive client then goes elsewhere
+    rather than sending more into a server that is leaving); returns how many are still busy:
+    a request being read, waiting for or in its handler, or its response not sent yet."""
+    from waitress.channel import HTTPChannel
+
+    busy = 0
+    for ch in [c for c in list(channels.values()) if isinstance(c, HTTPChannel)]:
+        if ch.requests or ch.request is not None or ch.total_outbufs_len:
+            busy += 1
+        else:
+            ch.handle_close()
+    return busy
 
 
 def _listening(server) -> str:

@@ -17,6 +17,7 @@ from typing import Callable
 from services.compactor import plan
 from services.compactor.compact import Built, Compaction
 from services.compactor.config import CompactorConfig
+from services.runner import EXIT_FORCED, EXIT_OK
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
 from shared.windows import HourState
@@ -178,9 +179,6 @@ class Compactor:
             len(report.pending), st.lag_seconds, seconds,
         )
 
-
-EXIT_OK = 0
-EXIT_FORCED = 130
 
 
 def run_until_signalled(compactor: Compactor) -> int:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 from services.indexer.config import IndexerConfig
 from services.indexer.steps import store_blobs, write_metadata
+from services.runner import EXIT_FORCED, EXIT_OK
 from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import BlobStore, Delivery, MetaStore, Queue
@@ -146,9 +147,6 @@ class Worker:
         if path is not None:
             path.touch()
 
-
-EXIT_OK = 0
-EXIT_FORCED = 130
 
 
 def run_until_signalled(worker: Worker) -> int:
