@@ -198,12 +198,14 @@ def observe_indexer(worker, metrics: Metrics, *, lag_every: float = 15.0,
         state["steps"] += 1
         lag = getattr(worker.queue, "lag", None)
         if lag is not None and clock() - state["lag_at"] >= lag_every:
-            state["lag_at"] = clock()
             try:
-                for partition, behind in lag().items():
-                    metrics.consumer_lag.labels(str(partition)).set(behind)
+                behind = lag()
             except Unavailable:
-                pass  # the next poll reports Kafka trouble; a missing sample is not worth a retry
+                behind = {}  # the next poll reports Kafka trouble; a missing sample is not worth a retry
+            for partition, records in behind.items():
+                metrics.consumer_lag.labels(str(partition)).set(records)
+            if behind:  # until partitions are assigned, ask again on the next step
+                state["lag_at"] = clock()
         return settled
 
     worker.step = timed_step

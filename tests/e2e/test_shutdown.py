@@ -120,6 +120,19 @@ def http_get(url: str) -> int:
     return status
 
 
+def scrape(base: str, name: str, timeout: float = 30) -> float:
+    """The value of an unlabelled sample, or the sum over its labels, once it is exported."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, _, data = distributed.request(base, "GET", "/metrics", timeout=10)
+        values = [float(line.rsplit(" ", 1)[1]) for line in data.decode().splitlines()
+                  if line.startswith(name + " ") or line.startswith(name + "{")]
+        if values:
+            return sum(values)
+        assert time.monotonic() < deadline, f"{name} not exported by {base} within {timeout}s"
+        time.sleep(0.2)
+
+
 def wait_health(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while http_get(url + "/readyz") != 200:
@@ -148,12 +161,20 @@ def test_every_distributed_daemon_stops_cleanly_under_load(request, tmp_path):
 
         load = uploads(ingest.url, f"shutdown-{stack.name}")
         load.wait_for(20)
+        deadline = time.monotonic() + 30
+        while scrape(f"http://{health}", "profefe_indexer_indexed_total") == 0:
+            assert time.monotonic() < deadline, "the indexer's metrics never counted an indexed record"
+            time.sleep(0.2)
+        assert scrape(f"http://{health}", "profefe_kafka_consumer_lag") >= 0
+        assert scrape(f"http://{health}", "profefe_indexer_batch_size_count") > 0
         # The indexer, mid-stream: it finishes and commits its batch and leaves the rest to the next one.
         assert indexer.stop() == 0, indexer.log()
         assert "indexer: stopped after" in indexer.log()
         again = stack.start("indexer")
         stack.wait_ready(again)
         load.wait_for(60)
+        assert scrape(ingest.url, "profefe_ingested_profiles_total") >= 60
+        assert scrape(ingest.url, "profefe_ingested_bytes_total") >= 60 * len(BODY)
         # The ingest API, mid-upload: every upload it answered was answered to its client.
         assert ingest.stop() == 0, ingest.log()
         load.stop()
@@ -161,6 +182,7 @@ def test_every_distributed_daemon_stops_cleanly_under_load(request, tmp_path):
         assert_every_answer_arrived(ingest.log(), load)
         acked = acknowledged_ids(load)
         distributed.wait_visible(query.url, acked)
+        assert scrape(f"http://{compactor_health}", "profefe_compactor_passes_total") > 0
 
         # The query API, mid-read.
         ids = iter(acked * 100)
