@@ -57,7 +57,12 @@ def test_committed_records_are_not_delivered_again(queue_factory):
     q.publish(record(), timeout=5)
     q.commit(drain(q, 1))
     q.close()
-    assert queue_factory().poll(max_records=10, timeout=0.2) == []
+    # The next consumer must see the later record and only it: an empty poll alone would also pass
+    # for a consumer that has not joined the group yet.
+    later, after = queue_factory(), record()
+    later.publish(after, timeout=5)
+    assert [d.record.id for d in drain(later, 1)] == [after.id]
+    assert later.poll(max_records=10, timeout=0.5) == []
 
 
 def test_uncommitted_records_are_delivered_again(queue_factory):
