@@ -1,6 +1,8 @@
 """deploy/k8s against the code: what kustomize applies, roles, variables, probes, ports, scaling."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -10,29 +12,48 @@ K8S = facts.DEPLOY / "k8s"
 SECRET_VARIABLES = {"PROFEFE_S3_ACCESS_KEY", "PROFEFE_S3_SECRET_KEY", "PROFEFE_DATABASE_URL"}
 
 
+def kustomization_of(folder: Path) -> dict:
+    return yaml.safe_load((folder / "kustomization.yaml").read_text())
+
+
 @pytest.fixture(scope="module")
 def kustomization() -> dict:
-    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return kustomization_of(K8S)
+
+
+def resources(folder: Path) -> list[Path]:
+    """The files a kustomization applies, following folders that are kustomizations themselves."""
+    out = []
+    for name in kustomization_of(folder)["resources"]:
+        path = folder / name
+        out += resources(path) if path.is_dir() else [path]
+    return out
 
 
 @pytest.fixture(scope="module")
-def objects(kustomization) -> list[dict]:
-    out = []
-    for name in kustomization["resources"]:
-        out += [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
-    return out
+def objects() -> list[dict]:
+    return [d for path in resources(K8S) for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 def of_kind(objects, kind: str) -> dict[str, dict]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
-def test_every_manifest_parses_and_is_applied(kustomization):
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization["resources"]) == files
-    for f in K8S.glob("*.yaml"):
+def test_every_manifest_parses_and_is_applied():
+    files = {p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    applied = resources(K8S)
+    assert sorted(applied) == sorted(files)
+    for f in K8S.rglob("*.yaml"):
         for doc in yaml.safe_load_all(f.read_text()):
             assert doc is None or {"apiVersion", "kind"} <= set(doc), f.name
+
+
+def test_the_setup_stands_alone_with_the_same_image_and_namespace(kustomization):
+    """On a first install `kubectl apply -k deploy/k8s/setup` runs before everything else."""
+    setup = kustomization_of(K8S / "setup")
+    assert setup["images"] == kustomization["images"] and setup["namespace"] == kustomization["namespace"]
+    kinds = {d["kind"] for p in resources(K8S / "setup") for d in yaml.safe_load_all(p.read_text()) if d}
+    assert kinds == {"Namespace", "ConfigMap", "Secret", "Job"}
 
 
 def pod(obj: dict) -> dict:
