@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -249,3 +250,49 @@ def test_serve_stops_cleanly_under_load(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=40) == 0
+
+
+def send_half(url: str, body: bytes) -> socket.socket:
+    """An upload whose headers and first half are sent; the rest is up to the caller."""
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (f"POST /api/0/profiles?service=half&type=cpu HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Length: {len(body)}\r\nX-Request-Id: half-1\r\n\r\n").encode()
+    sock.sendall(head + body[: len(body) // 2])
+    return sock
+
+
+def test_a_request_being_read_is_finished_and_a_second_signal_exits_at_once(tmp_path):
+    log_path = tmp_path / "serve.log"
+    proc, url = start_serve(tmp_path / "data", log_path)
+    try:
+        sock = send_half(url, BODY)
+        time.sleep(0.3)
+        proc.terminate()
+        time.sleep(1.0)
+        assert proc.poll() is None, "stopped while a request was still being read"
+        assert http_get(url + "/healthz") == 0, "still accepting after SIGTERM"
+        sock.sendall(BODY[len(BODY) // 2:])
+        answer = sock.makefile("rb").read()
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert proc.wait(timeout=30) == 0, log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    proc, url = start_serve(tmp_path / "data", log_path)
+    try:
+        sock = send_half(url, BODY)
+        time.sleep(0.3)
+        proc.terminate()
+        time.sleep(1.0)
+        assert proc.poll() is None
+        proc.terminate()
+        assert proc.wait(timeout=10) == 130, log_path.read_text()
+        sock.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
