@@ -45,7 +45,7 @@ def redact(name: str, value: Any) -> Any:
         return [redact(name, v) for v in value]
     if not isinstance(value, str):
         return value
-    if _SECRET_NAMES.search(name):
+    if _SECRET_NAMES.search(name) and not name.endswith("_file"):  # a file's path is not its content
         return REDACTED if value else ""
     value = _URL_PASSWORD.sub(lambda m: m["head"] + (REDACTED if m["password"] else "") + m["at"], value)
     return _QUERY_SECRET.sub(lambda m: m["key"] + REDACTED, value)

@@ -72,6 +72,8 @@ def test_text_output_names_each_source():
     ("s3_secret_key", "abc", REDACTED),
     ("s3_secret_key", "", ""),
     ("auth_token", "abc", REDACTED),
+    ("read_tokens", "t1,t2", REDACTED),
+    ("read_tokens_file", "/run/secrets/read-tokens", "/run/secrets/read-tokens"),
     ("kafka_bootstrap", "a:9092,b:9092", "a:9092,b:9092"),
     ("raw_retention_for", ["a=2d"], ["a=2d"]),
 ])
