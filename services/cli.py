@@ -58,6 +58,38 @@ def _service_durations(_ctx, _param, values):
         raise click.BadParameter(str(exc)) from None
 
 
+def _auth_options(*kinds: str):
+    """`--ingest-tokens` / `--read-tokens` (and their `-file` variants) for the given kinds."""
+    what = {"ingest": "uploads (POST)", "read": "every read (GET)"}
+
+    def add(f):
+        for kind in reversed(kinds):
+            env = f"PROFEFE_{kind.upper()}_TOKENS"
+            f = click.option(f"--{kind}-tokens-file", envvar=f"{env}_FILE", default="", metavar="FILE",
+                             show_default=False,
+                             help=f"Read the {kind} tokens from this file, one per line (also {env}_FILE).")(f)
+            f = click.option(f"--{kind}-tokens", envvar=env, default="", metavar="TOKEN[,...]", show_default=False,
+                             help=f"Bearer tokens that allow {what[kind]}; none: open. Prefer {env} or the "
+                                  f"file: a flag is visible to other users in `ps`.")(f)
+        return f
+
+    return add
+
+
+def _auth_config(kw: dict):
+    """The AuthConfig from the options `_auth_options` added, popped from `kw`."""
+    from services.auth import AuthConfig, parse_tokens, read_token_file
+
+    tokens = {}
+    for kind in ("ingest", "read"):
+        raw, path = kw.pop(f"{kind}_tokens", ""), kw.pop(f"{kind}_tokens_file", "")
+        try:
+            tokens[kind] = parse_tokens(raw) + (read_token_file(path) if path else ())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--{kind}-tokens") from None
+    return AuthConfig(ingest_tokens=tokens["ingest"], read_tokens=tokens["read"])
+
+
 def _compactor_options(f):
     """Window and retention settings, shared by `serve` (its compactor thread) and `compactor`."""
     for opt in reversed([
@@ -111,6 +143,7 @@ def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_
 @click.option("--merge-windows/--no-merge-windows", envvar="PROFEFE_MERGE_WINDOWS", default=True,
               help="Merge whole clean hours and days from pre-merged windows (also PROFEFE_MERGE_WINDOWS=0|1).")
 @_compactor_options
+@_auth_options("ingest", "read")
 def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, max_label_chars,
           max_service_chars, max_merge_profiles, threads, compact_interval, merge_windows, **retention) -> None:
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
@@ -126,7 +159,9 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
 
     configure_logging(_log_format())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    auth = _auth_config(retention)
     cfg = ServeConfig(
+        auth=auth,
         addr=addr,
         data_dir=Path(data_dir),
         threads=threads,
@@ -175,14 +210,17 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
               help="UTC YYYY-MM-DDTHH:MM:SS or RFC 3339; used when a profile has no time of its own.")
 @click.option("--attempts", default=4, type=click.IntRange(1, 10), help="Tries per file on 5xx or connection errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary; failures only.")
+@click.option("--token", envvar="PROFEFE_TOKEN", default="", show_default=False,
+              help="Bearer token for a collector that requires one; prefer PROFEFE_TOKEN (a flag shows in `ps`).")
 @click.argument("paths", nargs=-1, required=True, metavar="FILES_OR_DIRS...")
-def import_profiles(url, service, profile_type, labels, created_at, attempts, quiet, paths) -> None:
+def import_profiles(url, service, profile_type, labels, created_at, attempts, quiet, token, paths) -> None:
     """Upload pprof files (directories walked) to a collector, like profefe's pprof_import.sh.
 
     Exits 1 when any file was refused or could not be sent, naming each with the server's reason.
     """
     report = run_import(url=url, service=service, profile_type=profile_type, labels=labels,
-                        created_at=created_at, paths=paths, quiet=quiet, attempts=attempts)
+                        created_at=created_at, paths=paths, quiet=quiet, attempts=attempts,
+                        token=token.strip() or None)
     if report.failed:
         raise SystemExit(1)
 
@@ -303,6 +341,7 @@ def _daemon_logging() -> None:
               help="Seconds to wait for Kafka's acknowledgement before answering 503 (also PROFEFE_PUBLISH_TIMEOUT).")
 @click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
+@_auth_options("ingest")
 def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_label_key_chars,
                max_label_value_chars, max_service_chars, publish_timeout, threads, **kw) -> None:
     """Validate uploads and publish them to Kafka; 200 once Kafka acknowledged (acks=all)."""
@@ -312,6 +351,7 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
 
     _daemon_logging()
     cfg = _validated(IngestApiConfig(
+        auth=_auth_config(kw),
         kafka=_kafka_settings(kw, max_body_bytes),
         addr=addr,
         threads=threads,
@@ -347,6 +387,7 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
               help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
 @click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
+@_auth_options("read")
 def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, threads, **kw) -> None:
     """Find, download and merge profiles from PostgreSQL and S3."""
     from services import runner, wiring
@@ -355,6 +396,7 @@ def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, th
 
     _daemon_logging()
     cfg = _validated(QueryApiConfig(
+        auth=_auth_config(kw),
         s3=_s3_settings(kw),
         database_url=database_url,
         addr=addr,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from services.auth import AuthConfig
 from services.compactor.config import CompactorConfig
 from services.indexer.config import IndexerConfig
 from services.ingest_api.config import IngestConfig
@@ -49,6 +50,7 @@ class ServeConfig:
     threads: int = 8  # WSGI worker threads
     ingest: IngestConfig = field(default_factory=IngestConfig)
     query: QueryConfig = field(default_factory=QueryConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)  # no tokens: open
 
     @property
     def blob_dir(self) -> Path:
@@ -98,6 +100,7 @@ class IngestApiConfig:
     addr: Address = field(default_factory=lambda: Address.parse(DEFAULT_ADDR))
     threads: int = 16
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)  # its ingest tokens guard uploads
 
     def validate(self) -> None:
         require_kafka("ingest-api", self.kafka)
@@ -127,6 +130,7 @@ class QueryApiConfig:
     addr: Address = field(default_factory=lambda: Address.parse(DEFAULT_QUERY_ADDR))
     threads: int = 16
     query: QueryConfig = field(default_factory=QueryConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)  # its read tokens guard every read
 
     def validate(self) -> None:
         require_s3("query-api", self.s3)

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from services.auth import CHALLENGE, Unauthorized
 from shared import errors
 from shared.model import ProfileMeta, format_time
 from shared.pprof import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
@@ -27,6 +28,7 @@ JSON = "application/json"
 # Domain and library errors -> (status, how the message reads).
 _TABLE: list[tuple[type[BaseException], int, Any]] = [
     (errors.BadRequest, 400, str),
+    (Unauthorized, 401, str),
     (errors.NotFound, 404, str),
     (errors.PayloadTooLarge, 413, str),
     (errors.Unprocessable, 422, str),
@@ -64,6 +66,8 @@ def to_reply(exc: BaseException) -> Response:
             headers = {}
             if isinstance(exc, errors.Unavailable):
                 headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, Unauthorized):
+                headers["WWW-Authenticate"] = CHALLENGE
             return error_reply(status, message(exc), headers)
     if isinstance(exc, HTTPException):
         status = exc.code or 500

@@ -163,6 +163,7 @@ class Collector:
         timeout: float = 30.0,
         attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
+        token: str | None = None,
     ):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -174,6 +175,7 @@ class Collector:
         self._timeout = timeout
         self._attempts = max(1, attempts)
         self._sleep = sleep
+        self._token = token  # sent as a bearer token to a collector that requires one
         self._conn: http.client.HTTPConnection | None = None
 
     def __enter__(self) -> Collector:
@@ -202,13 +204,11 @@ class Collector:
 
     def _post(self, target: str, body: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
         conn = self._connection()
+        headers = {"Content-Type": "application/octet-stream", "Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         try:
-            conn.request(
-                "POST",
-                target,
-                body=body,
-                headers={"Content-Type": "application/octet-stream", "Accept": "application/json"},
-            )
+            conn.request("POST", target, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -321,6 +321,7 @@ def run_import(
     paths: Sequence[str],
     quiet: bool,
     attempts: int,
+    token: str | None = None,
 ) -> ImportReport:
     """Upload every file, showing progress on a terminal; failures go to stderr, one per file."""
     try:
@@ -331,7 +332,7 @@ def run_import(
             format_created_at(created_at) if created_at else None,
         )
         files = find_profile_files(paths)
-        collector = Collector(url, attempts=attempts)
+        collector = Collector(url, attempts=attempts, token=token)
     except ImportArgumentError as exc:
         raise click.UsageError(str(exc)) from exc
     if not files:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Callable
 
 from flask import Blueprint, Flask, Response
 
-from services import http, observe
+from services import auth, http, observe
 from services.compactor.config import CompactorConfig
 from services.compactor.worker import Compactor
 from services.config import (
@@ -82,7 +82,7 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig, metrics: Metrics | None
     stores = Stores(meta=ports.meta, blobs=observe.CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
     app.register_blueprint(health_blueprint({"sqlite": ports.meta.ping, "blobs": ports.blobs.ping}))
-    return observe.instrument(app, metrics or Metrics("serve"))
+    return auth.protect(observe.instrument(app, metrics or Metrics("serve")), cfg.auth)
 
 
 # The distributed roles ---------------------------------------------------------------------
@@ -133,7 +133,7 @@ def ingest_api_app(queue, cfg: IngestApiConfig, metrics: Metrics | None = None) 
 
     app = ingest_app.create_app(observe.counting_publish(publish, metrics), cfg.ingest)
     app.register_blueprint(health_blueprint({"kafka": queue.ping}))
-    return observe.instrument(app, metrics)
+    return auth.protect(observe.instrument(app, metrics), cfg.auth)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def query_api_app(ports: QueryPorts, cfg: QueryApiConfig, metrics: Metrics | Non
     stores = Stores(meta=ports.meta, blobs=observe.CountingBlobs(ports.blobs), windows=ports.windows)
     app = query_app.create_app(stores, cfg.query)
     app.register_blueprint(health_blueprint({"postgresql": ports.meta.ping, "s3": ports.blobs.ping}))
-    return observe.instrument(app, metrics or Metrics("query-api"))
+    return auth.protect(observe.instrument(app, metrics or Metrics("query-api")), cfg.auth)
 
 
 def indexer_worker(cfg: IndexerRoleConfig) -> Worker:

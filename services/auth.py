@@ -1,0 +1,118 @@
+"""Optional bearer-token authentication of the API, for writing and for reading apart.
+
+Off by default: with no tokens configured a route is open. Writes (POST) need a token from the
+ingest list, reads (every other method) one from the read list; a token in only one list grants
+only that. The version route and the OpenAPI description stay open, as do health and metrics,
+which live outside `/api/0/`. Tokens are compared in constant time against every configured
+token, without an early exit, so the time of a refusal says nothing about how close a guess was.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from flask import Flask, request
+
+API_PREFIX = "/api/0/"
+OPEN_PATHS = frozenset({"/api/0/version", "/api/0/openapi.json"})
+MAX_TOKEN_CHARS = 4096
+CHALLENGE = 'Bearer realm="profefe"'
+
+
+class Unauthorized(Exception):
+    """No token, or not one that grants this request (401); str(e) is what the client sees."""
+
+
+def parse_tokens(raw: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Comma- or newline-separated tokens, trimmed, empties skipped, duplicates dropped."""
+    if raw is None:
+        return ()
+    chunks = raw.replace("\n", ",").split(",") if isinstance(raw, str) else list(raw)
+    out: list[str] = []
+    for chunk in chunks:
+        token = chunk.strip()
+        if not token or token in out:
+            continue
+        if len(token) > MAX_TOKEN_CHARS:
+            raise ValueError(f"a token is longer than {MAX_TOKEN_CHARS} characters")
+        if any(ch.isspace() or not ch.isprintable() for ch in token):
+            raise ValueError("a token contains whitespace or control characters")
+        out.append(token)
+    return tuple(out)
+
+
+def read_token_file(path: str | Path) -> tuple[str, ...]:
+    """Tokens from a file (one per line or comma-separated), e.g. a mounted Kubernetes secret."""
+    try:
+        return parse_tokens(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read tokens from {path}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    ingest_tokens: tuple[str, ...] = ()
+    read_tokens: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ingest_tokens", parse_tokens(self.ingest_tokens))
+        object.__setattr__(self, "read_tokens", parse_tokens(self.read_tokens))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ingest_tokens or self.read_tokens)
+
+
+def _digest(token: str) -> bytes:
+    # Equal-length inputs for compare_digest, whatever the lengths of the tokens.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def token_matches(presented: str, configured: Iterable[str]) -> bool:
+    """Whether `presented` is one of `configured`; every candidate is compared, match or not."""
+    want = _digest(presented)
+    found = False
+    for token in configured:
+        found |= hmac.compare_digest(want, _digest(token))
+    return found
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None when absent or another scheme."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def check(method: str, path: str, authorization: str | None, cfg: AuthConfig) -> None:
+    """Raise Unauthorized unless this request may go ahead."""
+    if not path.startswith(API_PREFIX) or path in OPEN_PATHS:
+        return
+    writing = method.upper() == "POST"
+    tokens = cfg.ingest_tokens if writing else cfg.read_tokens
+    if not tokens:
+        return
+    token = bearer_token(authorization)
+    if token is None:
+        raise Unauthorized("unauthorized: missing bearer token (Authorization: Bearer <token>)")
+    if not token_matches(token, tokens):
+        raise Unauthorized(f"unauthorized: the token does not grant {'writing' if writing else 'reading'}")
+
+
+def protect(app: Flask, cfg: AuthConfig) -> Flask:
+    """Check every request to `app` before its route runs; nothing is added when auth is off.
+    Call it after the request logging is installed, so a refusal is logged and counted too."""
+    if not cfg.enabled:
+        return app
+
+    @app.before_request
+    def authenticate() -> None:
+        check(request.method, request.path, request.headers.get("Authorization"), cfg)
+
+    return app
