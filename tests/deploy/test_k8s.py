@@ -9,7 +9,8 @@ import yaml
 from tests.deploy import facts
 
 K8S = facts.DEPLOY / "k8s"
-SECRET_VARIABLES = {"PROFEFE_S3_ACCESS_KEY", "PROFEFE_S3_SECRET_KEY", "PROFEFE_DATABASE_URL"}
+SECRET_VARIABLES = {"PROFEFE_S3_ACCESS_KEY", "PROFEFE_S3_SECRET_KEY", "PROFEFE_DATABASE_URL",
+                    "PROFEFE_INGEST_TOKENS", "PROFEFE_READ_TOKENS"}
 
 
 def kustomization_of(folder: Path) -> dict:
