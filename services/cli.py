@@ -180,11 +180,14 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     ports = wiring.open_embedded(cfg)
     compactor = thread = None
     try:
-        app = wiring.embedded_app(ports, cfg)
+        from services.metrics import Metrics
+
+        metrics = Metrics("serve")
+        app = wiring.embedded_app(ports, cfg, metrics)
         if compact_interval > 0:
             from services.compactor.worker import start_thread
 
-            compactor = wiring.embedded_compactor(ports, compaction)
+            compactor = wiring.embedded_compactor(ports, compaction, metrics)
             thread = start_thread(compactor)
 
         def ready(where: str) -> None:

@@ -59,9 +59,13 @@ def open_embedded(cfg: ServeConfig) -> EmbeddedPorts:
                          windows=SqlWindowStore(cfg.database_url))
 
 
-def embedded_compactor(ports: EmbeddedPorts, cfg: CompactorConfig) -> Compactor:
-    """The compactor of `profefe serve`, over the same SQLite file and blob folder."""
-    return Compactor(ports.windows, ports.blobs, cfg)
+def embedded_compactor(ports: EmbeddedPorts, cfg: CompactorConfig, metrics: Metrics | None = None) -> Compactor:
+    """The compactor of `profefe serve`, over the same SQLite file and blob folder; its stats
+    join the app's metrics when given."""
+    compactor = Compactor(ports.windows, ports.blobs, cfg)
+    if metrics is not None:
+        metrics.watch(CompactorCollector(lambda: compactor.stats))
+    return compactor
 
 
 def write_through(blobs: BlobStore, meta: MetaStore) -> Publish:

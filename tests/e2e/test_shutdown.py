@@ -231,6 +231,7 @@ def test_serve_stops_cleanly_under_load(tmp_path):
     try:
         load = uploads(url, "shutdown-serve")
         load.wait_for(40)
+        assert scrape(url, "profefe_compactor_passes_total") > 0  # the compactor thread reports through serve
         proc.terminate()
         assert proc.wait(timeout=40) == 0, log_path.read_text()
         load.stop()
