@@ -13,10 +13,11 @@ import re
 from importlib import metadata
 from typing import Any
 
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from services.auth import CHALLENGE, Unauthorized
+from services import openapi
 from shared import errors
 from shared.model import ProfileMeta, format_time
 from shared.pprof import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
@@ -93,6 +94,15 @@ def _version_blueprint() -> Blueprint:
     @bp.get("/api/0/version")
     def version() -> Response:
         return reply(build_info())
+
+    @bp.get(openapi.OPENAPI_PATH)
+    def openapi_document() -> Response:
+        # A raw OpenAPI document, not an envelope: tools read it as it is.
+        served: dict[str, set[str]] = {}
+        for rule in current_app.url_map.iter_rules():
+            served.setdefault(openapi.flask_rule_to_path(rule.rule), set()).update(rule.methods or ())
+        doc = openapi.document(served, version=build_info()["version"])
+        return Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", status=200, mimetype=JSON)
 
     return bp
 

@@ -1,0 +1,247 @@
+"""The OpenAPI 3 description of profefe's HTTP API, served at `GET /api/0/openapi.json`.
+
+Built in code rather than kept as a file so the limits and the profile types come from the same
+constants the routes use. `document(served)` keeps only the operations a given app serves (the
+ingest-api has no reads, the query-api no uploads).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from shared.model import ProfileType
+
+OPENAPI_PATH = "/api/0/openapi.json"
+
+_ERROR_TEXT = {
+    400: "Bad request: a missing or malformed parameter, a refused upload (`bad request: ...`, "
+         "`malformed profile (...)`)",
+    401: "Tokens are configured and the request has none, or one that does not grant it",
+    404: "`nothing found` (or naming the unknown id)",
+    405: "`method not allowed`, with `Allow`",
+    413: "Over a size limit: the body as sent, or the pprof once decompressed",
+    422: "The profiles cannot be merged (`cannot merge: ...`)",
+    503: "A dependency does not answer; retry after `Retry-After` seconds",
+}
+
+_TIME = {
+    "type": "string",
+    "description": "UTC `YYYY-MM-DDTHH:MM:SS[.frac]`, or RFC 3339 with `Z` or an offset",
+    "example": "2024-05-01T12:00:00",
+}
+
+
+def _param(name: str, required: bool, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _service(required: bool = True) -> dict[str, Any]:
+    return _param("service", required, {"type": "string", "example": "billing"},
+                  "Service name; required (400 `bad request: missing \"service\"`)")
+
+
+def _type(required: bool) -> dict[str, Any]:
+    return _param("type", required, {"type": "string", "enum": [t.value for t in ProfileType]},
+                  "Profile type; trimmed, case-sensitive")
+
+
+_LABELS = _param("labels", False, {"type": "string", "example": "region=eu,version=1.2"},
+                 "`k=v,k=v`; each key and value percent-decoded once more (the agent double-encodes)")
+_WINDOW = [
+    _param("from", True, _TIME, "Window start, inclusive"),
+    _param("to", True, _TIME, "Window end, inclusive; not before `from`"),
+]
+_LIMIT = _param("limit", False, {"type": "integer", "minimum": 1}, "Keep the newest N (listed ascending)")
+
+
+def _json(schema_ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in statuses:
+        answer: dict[str, Any] = {"description": _ERROR_TEXT[status], "content": _json("Error")}
+        if status == 401:
+            answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}}
+        if status == 503:
+            answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
+        out[str(status)] = answer
+    return out
+
+
+def _download(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"Content-Disposition": {"schema": {"type": "string"},
+                                            "description": 'attachment; filename="..."'}},
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+
+
+_SECURED = [{}, {"bearer": []}]  # open unless tokens are configured
+
+_PATHS: dict[str, dict[str, Any]] = {
+    "/api/0/profiles": {
+        "post": {
+            "operationId": "createProfile",
+            "summary": "Store one profile",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), _LABELS,
+                           _param("created_at", False, _TIME, "Used when the profile has no time of its own")],
+            "requestBody": {
+                "required": True,
+                "description": "A pprof profile, gzip or raw protobuf; for `type=trace` a Go runtime trace",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "responses": {
+                "200": {"description": "Stored; the profile", "content": _json("ProfileReply")},
+                **_errors(400, 401, 413, 503),
+            },
+        },
+        "get": {
+            "operationId": "findProfiles",
+            "summary": "Profiles of a service in a window, ascending by created_at",
+            "security": _SECURED,
+            "parameters": [_service(), _type(False), *_WINDOW, _LABELS, _LIMIT],
+            "responses": {
+                "200": {"description": "The profiles found", "content": _json("ProfileListReply")},
+                **_errors(400, 401, 404, 503),
+            },
+        },
+    },
+    "/api/0/profiles/merge": {
+        "get": {
+            "operationId": "mergeProfiles",
+            "summary": "One gzip pprof merging every match (not `trace`)",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _LIMIT],
+            "responses": {
+                "200": _download("The merged profile, gzip pprof"),
+                **_errors(400, 401, 404, 413, 422, 503),
+            },
+        },
+    },
+    "/api/0/profiles/{ids}": {
+        "get": {
+            "operationId": "getProfiles",
+            "summary": "One profile as stored, or several (`id1+id2+...`) merged",
+            "security": _SECURED,
+            "parameters": [{
+                "name": "ids", "in": "path", "required": True,
+                "schema": {"type": "string", "example": "c0ffee0123456789abcd"},
+                "description": "An id, or ids joined by `+`",
+            }],
+            "responses": {
+                "200": _download("The stored bytes (one id) or a gzip merge (several)"),
+                **_errors(400, 401, 404, 413, 422, 503),
+            },
+        },
+    },
+    "/api/0/services": {
+        "get": {
+            "operationId": "listServices",
+            "summary": "Service names, sorted",
+            "security": _SECURED,
+            "responses": {
+                "200": {"description": "The services", "content": _json("ServiceListReply")},
+                **_errors(401, 404, 503),
+            },
+        },
+    },
+    "/api/0/version": {
+        "get": {
+            "operationId": "version",
+            "summary": "What is running; never needs a token",
+            "security": [],
+            "responses": {"200": {"description": "Build information", "content": _json("VersionReply")}},
+        },
+    },
+    OPENAPI_PATH: {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document; never needs a token",
+            "security": [],
+            "responses": {"200": {"description": "The OpenAPI document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
+        },
+    },
+}
+
+
+def _reply(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["code", "body"],
+        "properties": {"code": {"type": "integer", "enum": [200]}, "body": body},
+    }
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["code", "error"],
+        "properties": {
+            "code": {"type": "integer", "description": "Equal to the HTTP status"},
+            "error": {"type": "string"},
+        },
+    },
+    "Label": {
+        "type": "object",
+        "required": ["key", "value"],
+        "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+    },
+    "Profile": {
+        "type": "object",
+        "required": ["id", "type", "service", "created_at"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-v]{20}$"},
+            "type": {"type": "string", "enum": [t.value for t in ProfileType]},
+            "service": {"type": "string"},
+            "labels": {"type": "array", "items": {"$ref": "#/components/schemas/Label"},
+                       "description": "Omitted when empty"},
+            "created_at": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
+        },
+    },
+    "ProfileReply": _reply({"$ref": "#/components/schemas/Profile"}),
+    "ProfileListReply": _reply({"type": "array", "items": {"$ref": "#/components/schemas/Profile"}}),
+    "ServiceListReply": _reply({"type": "array", "items": {"type": "string"}}),
+    "VersionReply": _reply({
+        "type": "object",
+        "required": ["version", "commit", "build_time"],
+        "properties": {"version": {"type": "string"}, "commit": {"type": "string"},
+                       "build_time": {"type": "string"}},
+    }),
+}
+
+
+def document(served: Mapping[str, Iterable[str]] | None = None, version: str = "unknown") -> dict[str, Any]:
+    """The OpenAPI document; with `served` (OpenAPI-style path -> HTTP methods), only those operations."""
+    paths = _PATHS
+    if served is not None:
+        allowed = {path: {m.lower() for m in methods} for path, methods in served.items()}
+        paths = {path: {m: op for m, op in ops.items() if m in allowed.get(path, ())} for path, ops in _PATHS.items()}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "profefe-py",
+            "version": version,
+            "description": "profefe's HTTP API. Every JSON reply is an envelope: "
+                           '`{"code":200,"body":...}` or `{"code":N,"error":"..."}`.',
+        },
+        "paths": {path: ops for path, ops in paths.items() if ops},
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "Only when tokens are configured"}},
+        },
+    }
+
+
+def flask_rule_to_path(rule: str) -> str:
+    """`/api/0/profiles/<ids>` -> `/api/0/profiles/{ids}`."""
+    out, rest = [], rule
+    while "<" in rest:
+        head, _, tail = rest.partition("<")
+        name, _, rest = tail.partition(">")
+        out += [head, "{", name.rpartition(":")[2], "}"]
+    return "".join(out) + rest
