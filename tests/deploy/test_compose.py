@@ -71,8 +71,22 @@ def test_everything_of_ours_waits_for_migrate_and_migrate_for_healthy_backends(o
 def test_scaled_roles_have_no_fixed_name_or_host_port(compose, ours):
     for svc in compose["services"].values():
         assert "container_name" not in svc
-    for role in facts.WORKERS:
-        assert "ports" not in ours[role]
+    for role in (*facts.WORKERS, *facts.APIS):
+        assert "ports" not in ours[role], role
+
+
+def test_the_gateway_sends_uploads_to_ingest_and_the_rest_to_query(compose, ours):
+    import re
+
+    gateway = compose["services"]["gateway"]
+    assert gateway["ports"] == ["10100:10100"]
+    assert gateway["depends_on"] == {r: {"condition": "service_healthy"} for r in facts.APIS}
+    conf = (facts.ROOT / "deploy" / "gateway.conf").read_text()
+    assert re.search(r"listen 10100;", conf)
+    for upstream, role in (("ingest", "ingest-api"), ("query", "query-api")):
+        port = facts.address_port(ours[role]["environment"]["PROFEFE_ADDR"])
+        assert re.search(rf"upstream {upstream}\s*{{\s*server {role}:{port};\s*}}", conf), role
+    assert re.search(r"POST\s+ingest;", conf) and re.search(r"default\s+query;", conf)
 
 
 def probe_url(svc: dict) -> str:
@@ -89,8 +103,6 @@ def test_probes_hit_real_paths_on_the_ports_the_roles_listen_on(ours):
         port = facts.address_port(svc["environment"]["PROFEFE_ADDR"])
         assert url == f"http://127.0.0.1:{port}/readyz"
         assert "/readyz" in facts.api_paths(role)
-        [mapping] = svc["ports"]
-        assert int(mapping.split(":")[-1]) == port
     for role in facts.WORKERS:
         svc = ours[role]
         port = facts.address_port(svc["environment"]["PROFEFE_HEALTH_ADDR"])
