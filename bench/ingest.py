@@ -3,8 +3,8 @@
     .venv/bin/python bench/ingest.py http://127.0.0.1:10100 [--requests 2000] [--levels 1,4,16]
 
 At each concurrency level, that many threads (each with its own keep-alive connection) POST the
-same real ~20 KB Go CPU profile from tests/testdata until `--requests` have been sent or
-`--max-seconds` have passed. Prints a table; writes JSON under bench/results/. Loopback only.
+same real ~20 KB Go CPU profile from tests/testdata, its time set to the start of the run,
+until `--requests` have been sent or `--max-seconds` have passed. Prints a table; writes JSON under bench/results/. Loopback only.
 The client is Python too: its own CPU use is printed, so a saturated client is visible.
 """
 from __future__ import annotations
@@ -33,6 +33,8 @@ from _common import (  # noqa: E402
     write_result,
 )
 
+from shared import pprof  # noqa: E402
+
 TARGET_BYTES = 20 * 1024
 WARMUP_REQUESTS = 20
 MAX_REQUESTS = 100_000
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"--requests 1..{MAX_REQUESTS}, --max-seconds up to {MAX_SECONDS:.0f}")
         base = loopback_base(args.url)
         fixture = closest_fixture("cpu-*.pb.gz", TARGET_BYTES)
-        body = fixture.read_bytes()
+        body = fresh_profile(fixture.read_bytes())
         service = args.service or run_service("ingest")
         version = server_version(Client(base))
     except BenchError as exc:
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"collector {args.url} version {version.get('version') or '?'}"
           f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"profile   {fixture.relative_to(fixture.parents[2])} ({len(body)} bytes), service {service}")
+    print(f"profile   {fixture.relative_to(fixture.parents[2])} ({fixture.stat().st_size} bytes;"
+          f" {len(body)} bytes re-timed to now), service {service}")
     print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client cpu':>10}")
 
     rows = []
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "label": args.label,
         "server_version": version,
         "service": service,
-        "profile": {"file": fixture.name, "bytes": len(body)},
+        "profile": {"file": fixture.name, "file_bytes": fixture.stat().st_size, "bytes": len(body)},
         "requests_per_level": args.requests,
         "max_seconds_per_level": args.max_seconds,
         "machine": machine(),
@@ -99,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     })
     print(f"wrote {path}")
     return 1 if any(r["failed"] for r in rows) else 0
+
+
+def fresh_profile(data: bytes) -> bytes:
+    """The fixture with `time_nanos` set to now, as a live agent's profile would be: a profile
+    timed in an hour long closed would make a compacting collector rebuild that hour meanwhile."""
+    p = pprof.parse(data)
+    p.time_nanos = time.time_ns()
+    return pprof.write(p)
 
 
 def run_level(base, target: str, body: bytes, threads: int, requests: int, max_seconds: float) -> dict:
