@@ -4,8 +4,9 @@
 
 At each concurrency level, that many threads (each with its own keep-alive connection) POST the
 same real ~20 KB Go CPU profile from tests/testdata, its time set to the start of the run,
-until `--requests` have been sent or `--max-seconds` have passed. Prints a table; writes JSON under bench/results/. Loopback only.
-The client is Python too: its own CPU use is printed, so a saturated client is visible.
+until `--requests` have been sent or `--max-seconds` have passed. Prints a table; writes JSON
+under bench/results/. Loopback only. The client is Python too: its own CPU use is printed, so
+a saturated client is visible.
 """
 from __future__ import annotations
 
