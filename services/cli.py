@@ -58,6 +58,12 @@ def _service_durations(_ctx, _param, values):
         raise click.BadParameter(str(exc)) from None
 
 
+_read_timeout_option = click.option(
+    "--read-timeout", envvar="PROFEFE_READ_TIMEOUT", default=30.0, type=click.FloatRange(0.5, 3600),
+    help="Seconds a client may take to send one whole request; the connection is closed after "
+         "(also PROFEFE_READ_TIMEOUT).")
+
+
 def _auth_options(*kinds: str):
     """`--ingest-tokens` / `--read-tokens` (and their `-file` variants) for the given kinds."""
     what = {"ingest": "uploads (POST)", "read": "every read (GET)"}
@@ -144,6 +150,7 @@ def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_
               help="Merge whole clean hours and days from pre-merged windows (also PROFEFE_MERGE_WINDOWS=0|1).")
 @_compactor_options
 @_auth_options("ingest", "read")
+@_read_timeout_option
 def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, max_label_chars,
           max_service_chars, max_merge_profiles, threads, compact_interval, merge_windows, **retention) -> None:
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
@@ -160,6 +167,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     configure_logging(_log_format())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     auth = _auth_config(retention)
+    read_timeout = retention.pop("read_timeout")
     cfg = ServeConfig(
         auth=auth,
         addr=addr,
@@ -193,7 +201,8 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
         def ready(where: str) -> None:
             click.echo(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}", err=True)
 
-        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready)
+        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
+                            read_timeout=read_timeout)
     finally:
         if compactor is not None and thread is not None:
             compactor.stop()
@@ -345,6 +354,7 @@ def _daemon_logging() -> None:
 @click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
 @_auth_options("ingest")
+@_read_timeout_option
 def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_label_key_chars,
                max_label_value_chars, max_service_chars, publish_timeout, threads, **kw) -> None:
     """Validate uploads and publish them to Kafka; 200 once Kafka acknowledged (acks=all)."""
@@ -353,6 +363,7 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
     from services.ingest_api.config import IngestConfig
 
     _daemon_logging()
+    read_timeout = kw.pop("read_timeout")
     cfg = _validated(IngestApiConfig(
         auth=_auth_config(kw),
         kafka=_kafka_settings(kw, max_body_bytes),
@@ -371,7 +382,7 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
     queue = wiring.open_queue(cfg.kafka, publish_timeout)
     try:
         app = wiring.ingest_api_app(queue, cfg)
-        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads,
+        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, read_timeout=read_timeout,
                             on_ready=lambda where: click.echo(f"profefe ingest-api: listening on http://{where}, "
                                                               f"topic {cfg.kafka.topic}", err=True))
     finally:
@@ -391,6 +402,7 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
 @click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
 @_auth_options("read")
+@_read_timeout_option
 def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, threads, **kw) -> None:
     """Find, download and merge profiles from PostgreSQL and S3."""
     from services import runner, wiring
@@ -398,6 +410,7 @@ def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, th
     from services.query_api.config import QueryConfig
 
     _daemon_logging()
+    read_timeout = kw.pop("read_timeout")
     cfg = _validated(QueryApiConfig(
         auth=_auth_config(kw),
         s3=_s3_settings(kw),
@@ -409,7 +422,7 @@ def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, th
     ports = wiring.open_query(cfg)
     try:
         app = wiring.query_api_app(ports, cfg)
-        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads,
+        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, read_timeout=read_timeout,
                             on_ready=lambda where: click.echo(f"profefe query-api: listening on http://{where}", err=True))
     finally:
         ports.close()

@@ -13,7 +13,9 @@ import re
 from importlib import metadata
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from services.auth import CHALLENGE, Unauthorized
@@ -82,10 +84,28 @@ def to_reply(exc: BaseException) -> Response:
 
 
 def install(app: Flask) -> Flask:
-    """Every error through `to_reply`, and the version route every app serves."""
+    """Every error through `to_reply`, undecodable URLs refused, and the version and OpenAPI routes."""
     app.register_error_handler(Exception, to_reply)
+    app.before_request(refuse_undecodable_url)
     app.register_blueprint(_version_blueprint())
     return app
+
+
+def refuse_undecodable_url() -> None:
+    """400 for a path or query string that is not UTF-8 once percent-decoded.
+
+    werkzeug would carry on with replacement characters (path) or the escapes left as they were
+    (query), so `service=%ff` would be stored as the four characters `%FF`.
+    """
+    environ = request.environ
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise errors.BadRequest("bad request: the path is not valid UTF-8") from None
+    try:
+        unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        raise errors.BadRequest("bad request: the query string is not valid UTF-8") from None
 
 
 def _version_blueprint() -> Blueprint:

@@ -27,17 +27,19 @@ EXIT_USAGE = 2  # bad flags or settings, including a local-only adapter for a di
 EXIT_FORCED = 130  # a second signal: exited at once, work in hand abandoned
 
 DRAIN_TIMEOUT = 25.0  # below Kubernetes' default 30 s grace period
+READ_TIMEOUT = 30.0  # longest a client may take to send one request, headers and body
 _TURN = 0.2  # seconds one loop turn may wait: how late a signal is noticed
 
 
 def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[str], None] | None = None,
-          drain_timeout: float = DRAIN_TIMEOUT) -> int:
+          drain_timeout: float = DRAIN_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> int:
     from waitress import wasyncore
     from waitress.server import create_server
 
     server = create_server(app, host=host, port=port, threads=threads, ident="profefe")
     channels = getattr(server, "map", None) or server._map  # several sockets keep theirs in `map`
     stopping = threading.Event()
+    deadlines = ReadDeadline(read_timeout)
 
     def stop(signum, _frame) -> None:
         if stopping.is_set():
@@ -48,6 +50,7 @@ def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[st
 
     def turn() -> None:
         wasyncore.loop(timeout=_TURN, map=channels, use_poll=server.adj.asyncore_use_poll, count=1)
+        deadlines.enforce(channels)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -67,6 +70,46 @@ def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[st
         for s, handler in previous.items():
             signal.signal(s, handler)
     return EXIT_OK
+
+
+class ReadDeadline:
+    """Closes a connection whose current request has been arriving for longer than `timeout`.
+
+    waitress only times out a connection that sends nothing at all (`channel_timeout`, checked
+    every `cleanup_interval`): a client that declared more body than it sends, or trickles a
+    byte a second, would hold a connection, and with enough of them the server, for ever.
+    Timing the whole read of each request covers both. The client sees the connection closed.
+    """
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if timeout <= 0:
+            raise ValueError(f"read timeout must be positive, got {timeout}")
+        self.timeout = timeout
+        self._clock = clock
+        self._reading: dict[int, tuple[object, float]] = {}  # channel id -> (request being read, since)
+        self._next_check = 0.0
+
+    def enforce(self, channels) -> None:
+        from waitress.channel import HTTPChannel
+
+        now = self._clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + min(1.0, self.timeout / 4)
+        seen = {}
+        for ch in [c for c in list(channels.values()) if isinstance(c, HTTPChannel)]:
+            if ch.request is None:  # idle, or the request read whole and handed over
+                continue
+            held, since = self._reading.get(id(ch), (None, now))
+            if held is not ch.request:
+                since = now
+            if now - since > self.timeout:
+                log.warning("closing a connection from %s: its request took over %.0fs to arrive",
+                            ch.addr[0] if ch.addr else "?", self.timeout)
+                ch.handle_close()
+                continue
+            seen[id(ch)] = (ch.request, since)
+        self._reading = seen
 
 
 def _stop_accepting(channels) -> None:

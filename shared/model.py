@@ -165,8 +165,13 @@ def query_unescape(s: str) -> str:
         raise ValueError("not valid UTF-8 once decoded") from None
 
 
+_QUOTED_CHARS = 256  # client input echoed in an error is cut here: a 1 MiB parameter is not sent back
+
+
 def _go_quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    clipped = s[:_QUOTED_CHARS]
+    quoted = '"' + clipped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quoted + "..." if len(s) > _QUOTED_CHARS else quoted
 
 
 # Times -------------------------------------------------------------------------------------

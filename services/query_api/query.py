@@ -5,6 +5,7 @@ is read, so memory holds the running result and one input, never all of them.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -15,6 +16,11 @@ from shared.errors import BadRequest, NotFound, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
 from shared.windows import read_window
+
+
+# A find names at most this many label pairs: no stored profile holds more than ingest's limit,
+# and every pair deepens the SQL expression (SQLite refuses a tree over 1000 deep).
+MAX_QUERY_LABELS = 256
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     service = (params.get("service") or "").strip()
     if not service:
         raise BadRequest('bad request: missing "service"')
+    if _has_control(service):
+        raise BadRequest('bad request: "service" contains control characters')
     raw_type = (params.get("type") or "").strip()
     ptype = None
     if raw_type:
@@ -39,6 +47,10 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
         if not ptype.is_pprof:
             raise BadRequest(f'bad request: "{ptype}" profiles cannot be merged')
     labels = Labels.parse(params.get("labels"))
+    if len(labels) > MAX_QUERY_LABELS:
+        raise BadRequest(f"bad request: more than {MAX_QUERY_LABELS} labels")
+    if any(_has_control(lb.key) or _has_control(lb.value) for lb in labels):
+        raise BadRequest('bad request: "labels" contain control characters')
     window = []
     for name in ("from", "to"):
         raw = params.get(name)
@@ -49,6 +61,11 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     if params.get("limit") is not None:
         limit = _positive_int("limit", params["limit"])
     return Query(service=service, type=ptype, labels=labels, start=window[0], end=window[1], limit=limit)
+
+
+def _has_control(text: str) -> bool:
+    # Nothing stored holds one, and PostgreSQL refuses a NUL in text outright.
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -78,7 +95,8 @@ def get_metas(stores: Stores, ids: Sequence[str]) -> list[ProfileMeta]:
     known = {m.id: m for m in stores.meta.get_many([i for i in ids if is_id(i)])}
     for i in ids:
         if i not in known:
-            raise NotFound(f'nothing found: no profile with id "{i}"')
+            shown = i if len(i) <= 64 else i[:64] + "..."  # the id is the client's: never echo much of it
+            raise NotFound(f'nothing found: no profile with id "{shown}"')
     return [known[i] for i in ids]
 
 
