@@ -68,38 +68,40 @@ def test_ten_thousand_labels_on_an_upload(api):
 
 def test_ten_thousand_labels_on_a_find(api):
     upload(api)
-    assert_error(find(api, service="svc", labels=TEN_THOUSAND), 400, "bad request: more than 256 labels")
+    assert_error(find(api, service="svc", labels=TEN_THOUSAND), 400, "bad request: more than 64 labels")
 
 
 def test_ten_thousand_labels_on_a_merge(api):
     upload(api)
     assert_error(api.get("/api/0/profiles/merge", {**WINDOW, "service": "svc", "type": "cpu",
                                                    "labels": TEN_THOUSAND}),
-                 400, "bad request: more than 256 labels")
+                 400, "bad request: more than 64 labels")
 
 
 def test_a_find_with_many_labels_below_the_limit_runs(api):
     upload(api, labels="k0=v0")
-    many = ",".join(f"k{i}=v{i}" for i in range(256))
+    many = ",".join(f"k{i}=v{i}" for i in range(64))
     assert_error(find(api, service="svc", labels=many), 404, "nothing found")
 
 
-def in_process(api) -> EmbeddedApi:
-    """A 1 MiB query string is over waitress's header limit: only the app in-process reads one."""
-    if not isinstance(api, EmbeddedApi):
-        pytest.skip("a real server refuses a 1 MiB URL before the app (test_a_1_mib_url_over_a_socket)")
-    return api
+@pytest.fixture
+def in_process(tmp_path):
+    """The embedded app in-process: a 1 MiB query string is over waitress's header limit, so only
+    here does the app itself read one (test_a_1_mib_url_over_a_socket covers the real server)."""
+    api = EmbeddedApi(tmp_path / "data")
+    yield api
+    api.close()
 
 
-def test_a_1_mib_label_value_on_an_upload(api):
-    api = in_process(api)
+def test_a_1_mib_label_value_on_an_upload(in_process):
+    api = in_process
     labels = "a=" + "x" * (1 << 20)
     assert_error(api.post({"service": "svc", "type": "cpu", "labels": labels}, pprofs.cpu()), 400,
                  "bad request: value of label 'a' is longer than 1024 characters")
 
 
-def test_a_1_mib_labels_param_with_a_bad_escape_is_not_echoed_whole(api):
-    api = in_process(api)
+def test_a_1_mib_labels_param_with_a_bad_escape_is_not_echoed_whole(in_process):
+    api = in_process
     labels = "%zz" + "x" * (1 << 20)
     shown = '"' + labels[:256] + '"...'
     for r in (api.post({"service": "svc", "type": "cpu", "labels": labels}, pprofs.cpu()),
