@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from flask import Blueprint, Flask, Response
 
 from services import auth, http, observe
+from services.batching import MAX_BATCH, GroupWriter
 from services.compactor.config import CompactorConfig
 from services.compactor.worker import Compactor
 from services.config import (
@@ -17,7 +18,7 @@ from services.config import (
     QueryApiConfig,
     ServeConfig,
 )
-from services.indexer.steps import index
+from services.indexer.steps import index, index_at_once
 from services.indexer.worker import Worker
 from services.metrics import CompactorCollector, IndexerCollector, Metrics
 from services.ingest_api import app as ingest_app
@@ -40,13 +41,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class EmbeddedPorts:
-    """The local adapters of `profefe serve`: a blob folder and a SQLite file under data_dir."""
+    """The local adapters of `profefe serve`: a blob folder and a SQLite file under data_dir, and
+    the one writer thread that uploads are stored through."""
 
     blobs: LocalBlobStore
     meta: SqlMetaStore
     windows: SqlWindowStore
+    writer: GroupWriter[IngestRecord] | None = None
+
+    def publisher(self) -> Publish:
+        """Uploads go through one writer thread that stores what is waiting in one transaction."""
+        if self.writer is None:
+            self.writer = group_commit(self.blobs, self.meta)
+        return self.writer.submit
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()  # every upload already queued is written before the database closes
         self.windows.close()
         self.meta.close()
 
@@ -77,12 +88,20 @@ def write_through(blobs: BlobStore, meta: MetaStore) -> Publish:
     return publish
 
 
+def group_commit(blobs: LocalBlobStore, meta: MetaStore, max_batch: int = MAX_BATCH) -> GroupWriter[IngestRecord]:
+    """Like `write_through`, but concurrent uploads share a transaction and a folder sync: one
+    writer thread indexes whatever is waiting (at most `max_batch`); each upload returns once its
+    batch is stored."""
+    return GroupWriter(lambda records: index_at_once(records, blobs, meta), max_batch=max_batch,
+                       name="ingest-writer")
+
+
 def embedded_app(ports: EmbeddedPorts, cfg: ServeConfig, metrics: Metrics | None = None) -> Flask:
     """Ingest and query routes in one app (one router, so a wrong method is a 405 on every path)."""
     app = Flask("profefe")
     app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
     http.install(app)
-    app.register_blueprint(ingest_routes.blueprint(write_through(ports.blobs, ports.meta), cfg.ingest))
+    app.register_blueprint(ingest_routes.blueprint(ports.publisher(), cfg.ingest))
     stores = Stores(meta=ports.meta, blobs=observe.CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
     app.register_blueprint(health_blueprint({"sqlite": ports.meta.ping, "blobs": ports.blobs.ping}))

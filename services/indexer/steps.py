@@ -6,10 +6,16 @@ commits the batch (queue offsets) only after `index` returns.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from shared.model import IngestRecord, blob_key
 from shared.ports import BlobStore, MetaStore
+
+
+class BatchBlobStore(Protocol):
+    """A blob store that can make several blobs durable at once for less than one `put` each."""
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
 
 
 def store_blobs(records: Sequence[IngestRecord], blobs: BlobStore) -> None:
@@ -26,4 +32,12 @@ def index(records: Sequence[IngestRecord], blobs: BlobStore, meta: MetaStore) ->
     if not records:
         return
     store_blobs(records, blobs)
+    write_metadata(records, meta)
+
+
+def index_at_once(records: Sequence[IngestRecord], blobs: BatchBlobStore, meta: MetaStore) -> None:
+    """`index` over a blob store that syncs a whole batch of blobs together."""
+    if not records:
+        return
+    blobs.put_many([(blob_key(record.id), record.body) for record in records])
     write_metadata(records, meta)

@@ -5,6 +5,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from shared.errors import NotFound, Unavailable
 
@@ -27,22 +28,20 @@ class LocalBlobStore:
         return self.root.joinpath(*segments)
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{path.name}")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(path.parent)
+        self.put_many([(key, data)])
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Store every (key, bytes); each file is written and renamed into place as in `put`, then
+        each folder they landed in is fsynced once, so a batch costs one directory sync, not one
+        per file. When this returns every blob is durable; on an error, some may be stored."""
+        paths = [(self._path(key), data) for key, data in items]  # every key checked before any write
+        folders: dict[Path, None] = {}
+        for path, data in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, data)
+            folders.setdefault(path.parent)
+        for folder in folders:
+            _fsync_dir(folder)
 
     def get(self, key: str) -> bytes:
         try:
@@ -59,6 +58,23 @@ class LocalBlobStore:
     def ping(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
             raise Unavailable(f"blob folder {str(self.root)!r} is not a writable directory")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """A temp file beside `path`, fsynced, renamed over it: readers never see half of it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{path.name}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def _fsync_dir(path: Path) -> None:

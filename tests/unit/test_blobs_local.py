@@ -29,3 +29,17 @@ def test_ping_on_a_missing_root(tmp_path):
     (tmp_path / "root").rmdir()
     with pytest.raises(Unavailable):
         store.ping()
+
+
+def test_put_many_stores_every_blob_and_leaves_no_debris(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"1"), ("profiles/b", b"2"), ("other/c", b"3")])
+    assert [store.get(k) for k in ("profiles/a", "profiles/b", "other/c")] == [b"1", b"2", b"3"]
+    assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == ["a", "b"]
+
+
+def test_put_many_checks_every_key_before_writing(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        store.put_many([("profiles/a", b"1"), ("../x", b"2")])
+    assert not (tmp_path / "profiles").exists()

@@ -1,0 +1,114 @@
+"""Group commit for the embedded collector: one writer thread stores what concurrent uploads hand it.
+
+SQLite takes one writer at a time and every commit waits for an fsync, so sixteen uploads that
+each commit on their own wait for each other in turn. Here each upload queues its record and
+waits; the writer takes everything queued (up to `max_batch`), stores it in one `write` (one
+transaction), and only then wakes each waiter, so a 200 still means blob and row are durable.
+A failed batch is written again one record at a time, so each waiter gets its own outcome and a
+bad record does not fail the others.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable, Generic, Sequence, TypeVar
+
+from shared.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Write = Callable[[Sequence[T]], None]
+
+MAX_BATCH = 64
+
+
+class _Pending(Generic[T]):
+    __slots__ = ("item", "done", "error")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.done.set()
+
+
+_STOP = object()
+
+
+class GroupWriter(Generic[T]):
+    """Calls `write(batch)` on one thread for items submitted from many; `submit` returns once its
+    item's batch is written, or raises that item's error."""
+
+    def __init__(self, write: Write[T], *, max_batch: int = MAX_BATCH, name: str = "group-writer") -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {max_batch}")
+        self._write = write
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: T) -> None:
+        pending = _Pending(item)
+        with self._closing:
+            if self._closed:
+                raise Unavailable("the collector is stopping: not accepting writes", retry_after=1)
+            self._queue.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse new items, write every item already submitted, then end the thread."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Pending[T]] = []
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch.append(first)
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stopping = True  # nothing is queued after the stop marker: this batch is the last
+                    break
+                batch.append(more)
+            self._write_batch(batch)
+        # A stop marker taken mid-batch: the queue is empty behind it (submit refuses once closed).
+
+    def _write_batch(self, batch: list[_Pending[T]]) -> None:
+        try:
+            self._write([p.item for p in batch])
+        except BaseException as exc:  # noqa: BLE001 - every waiter must be woken, whatever happened
+            if len(batch) == 1:
+                batch[0].finish(exc)
+                return
+            log.warning("writing a batch of %d failed (%s); writing them one by one", len(batch), exc)
+            for pending in batch:
+                try:
+                    self._write([pending.item])
+                except BaseException as one:  # noqa: BLE001
+                    pending.finish(one)
+                else:
+                    pending.finish()
+            return
+        for pending in batch:
+            pending.finish()

@@ -1,0 +1,135 @@
+"""The group-commit writer: uploads that wait together share one write, each gets its own outcome."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from services.batching import GroupWriter
+from shared.errors import Unavailable
+
+
+class Recorder:
+    """A `write` that remembers its batches, refuses items named "bad", and can be held shut."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def __call__(self, items):
+        self.entered.set()
+        self.gate.wait(10)
+        if "bad" in items:
+            raise ValueError(f"refused a batch of {len(items)}")
+        self.batches.append(list(items))
+
+
+def submit_all(writer, items):
+    """Submit each item from its own thread; returns item -> the exception it raised, or None."""
+    outcomes: dict[str, BaseException | None] = {}
+
+    def one(item):
+        try:
+            writer.submit(item)
+            outcomes[item] = None
+        except BaseException as exc:  # noqa: BLE001
+            outcomes[item] = exc
+
+    threads = [threading.Thread(target=one, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    return threads, outcomes
+
+
+def wait_queued(writer, n):
+    """Until `n` items wait in the writer's queue (the writer thread is held in a write)."""
+    for _ in range(1000):
+        if writer._queue.qsize() >= n:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{n} items never queued")
+
+
+def test_a_single_submit_is_written_before_it_returns():
+    write = Recorder()
+    writer = GroupWriter(write)
+    writer.submit("a")
+    assert write.batches == [["a"]]
+    writer.close()
+
+
+def test_items_that_wait_together_are_written_in_one_batch():
+    write = Recorder()
+    writer = GroupWriter(write)
+    write.gate.clear()
+    first, _ = submit_all(writer, ["first"])
+    assert write.entered.wait(5)
+    threads, outcomes = submit_all(writer, [f"r{i}" for i in range(10)])
+    wait_queued(writer, 10)
+    write.gate.set()
+    for t in first + threads:
+        t.join(5)
+    assert write.batches[0] == ["first"]
+    assert sorted(write.batches[1]) == sorted(f"r{i}" for i in range(10))
+    assert all(v is None for v in outcomes.values())
+    writer.close()
+
+
+def test_batches_are_cut_at_max_batch():
+    write = Recorder()
+    writer = GroupWriter(write, max_batch=3)
+    write.gate.clear()
+    first, _ = submit_all(writer, ["first"])
+    assert write.entered.wait(5)
+    threads, _ = submit_all(writer, [f"r{i}" for i in range(7)])
+    wait_queued(writer, 7)
+    write.gate.set()
+    for t in first + threads:
+        t.join(5)
+    assert [len(b) for b in write.batches] == [1, 3, 3, 1]
+    writer.close()
+
+
+def test_a_bad_item_fails_alone_and_its_batch_mates_are_written():
+    write = Recorder()
+    writer = GroupWriter(write)
+    write.gate.clear()
+    first, _ = submit_all(writer, ["first"])
+    assert write.entered.wait(5)
+    threads, outcomes = submit_all(writer, ["x", "bad", "y"])
+    wait_queued(writer, 3)
+    write.gate.set()
+    for t in first + threads:
+        t.join(5)
+    assert isinstance(outcomes["bad"], ValueError)
+    assert str(outcomes["bad"]) == "refused a batch of 1"
+    assert outcomes["x"] is None and outcomes["y"] is None
+    assert sorted(item for b in write.batches[1:] for item in b) == ["x", "y"]
+    writer.close()
+
+
+def test_close_writes_what_is_queued_then_refuses_new_items():
+    write = Recorder()
+    writer = GroupWriter(write)
+    write.gate.clear()
+    threads, outcomes = submit_all(writer, ["a", "b", "c"])
+    assert write.entered.wait(5)
+    wait_queued(writer, 2)  # one item in the held write, two behind it: all three submitted
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    write.gate.set()
+    closer.join(5)
+    for t in threads:
+        t.join(5)
+    assert sorted(item for b in write.batches for item in b) == ["a", "b", "c"]
+    assert all(v is None for v in outcomes.values())
+    assert not writer._thread.is_alive()
+    with pytest.raises(Unavailable, match="stopping"):
+        writer.submit("late")
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError):
+        GroupWriter(Recorder(), max_batch=0)
