@@ -116,6 +116,9 @@ class SqlMetaStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
+        insert = _insert_ignore(self.engine)  # built once: SQLAlchemy then reuses their compiled form
+        self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)
+        self._insert_labels = insert(profile_labels, ("profile_id", "position"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -142,28 +145,22 @@ class SqlMetaStore:
             for m in metas
         ]
         with self._guard(), self.engine.begin() as conn:
-            known = self._existing_ids(conn, [m.id for m in metas])
-            fresh = [m for m in metas if m.id not in known]
-            if not fresh:
+            # ON CONFLICT DO NOTHING ... RETURNING id names the rows really inserted: an id stored
+            # before (a redelivery) gets no labels and bumps no counter a second time.
+            fresh_ids: set[str] = set()
+            for chunk in _chunks(rows, _CHUNK // 8):
+                fresh_ids.update(r[0] for r in conn.execute(self._insert_profiles, chunk))
+            if not fresh_ids:
                 return
-            insert = _insert_ignore(conn)
-            for chunk in _chunks([r for r in rows if r["id"] not in known], _CHUNK // 8):
-                conn.execute(insert(profiles, ("id",)), chunk)
+            fresh = [m for m in metas if m.id in fresh_ids]
             label_rows = [
                 {"profile_id": m.id, "position": i, "key": lb.key, "value": lb.value}
                 for m in fresh
                 for i, lb in enumerate(m.labels)
             ]
             for chunk in _chunks(label_rows, _CHUNK // 4):
-                conn.execute(insert(profile_labels, ("profile_id", "position")), chunk)
+                conn.execute(self._insert_labels, chunk)
             self._bump_hours(conn, [(in_series[m.id], _epoch(m.created_at)) for m in fresh if m.id in in_series])
-
-    @staticmethod
-    def _existing_ids(conn: sa.Connection, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(ids, _CHUNK):
-            found.update(r[0] for r in conn.execute(sa.select(profiles.c.id).where(profiles.c.id.in_(chunk))))
-        return found
 
     @staticmethod
     def _bump_hours(conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
@@ -285,7 +282,7 @@ class _unavailable_on_error:
         return False
 
 
-def _insert_ignore(conn: sa.Connection):
+def _insert_ignore(conn: sa.Connection | Engine):
     """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

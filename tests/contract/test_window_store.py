@@ -65,6 +65,16 @@ def test_put_counts_each_new_profile_in_its_series_hour(meta_store, windows, ns,
     assert versions(windows, a, hour, hour) == {hour: 2}
 
 
+def test_a_batch_mixing_stored_and_new_profiles_counts_only_the_new(meta_store, windows, ns, hour):
+    a = series_of(ns)
+    stored = meta(ns, hour)
+    meta_store.put([stored])
+    fresh = [meta(ns, hour + 60), meta(ns, hour + HOUR)]
+    meta_store.put([stored, *fresh, fresh[0]])
+    assert versions(windows, a, hour, hour + DAY) == {hour: 2, hour + HOUR: 1}
+    assert meta_store.get_many([stored.id]) == [stored]
+
+
 def test_series_is_the_exact_label_set_and_signature(meta_store, windows, ns, hour):
     meta_store.put([
         meta(ns, hour, labels="a=1,b=2"), meta(ns, hour, labels="b=2,a=1"), meta(ns, hour, labels="a=1"),
