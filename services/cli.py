@@ -144,6 +144,9 @@ def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_
               help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
 @click.option("--threads", envvar="PROFEFE_THREADS", default=8, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
+@click.option("--workers", envvar="PROFEFE_WORKERS", default=1, type=click.IntRange(1, 64),
+              help="Processes sharing the listening socket, one core each; the compactor runs in the "
+                   "first (also PROFEFE_WORKERS).")
 @click.option("--compact-interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
               help="Seconds between compactor passes; 0 runs no compactor (also PROFEFE_COMPACT_INTERVAL).")
 @click.option("--merge-windows/--no-merge-windows", envvar="PROFEFE_MERGE_WINDOWS", default=True,
@@ -152,7 +155,8 @@ def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_
 @_auth_options("ingest", "read")
 @_read_timeout_option
 def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, max_label_chars,
-          max_service_chars, max_merge_profiles, threads, compact_interval, merge_windows, **retention) -> None:
+          max_service_chars, max_merge_profiles, threads, workers, compact_interval, merge_windows,
+          **retention) -> None:
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
     import logging
     from pathlib import Path
@@ -185,29 +189,46 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
                           use_windows=merge_windows),
     )
     compaction = _compactor_config(compact_interval, **retention)
-    ports = wiring.open_embedded(cfg)
-    compactor = thread = None
-    try:
-        from services.metrics import Metrics
 
-        metrics = Metrics("serve")
-        app = wiring.embedded_app(ports, cfg, metrics)
-        if compact_interval > 0:
-            from services.compactor.worker import start_thread
+    def run(worker: int, sock=None) -> int:
+        ports = wiring.open_embedded(cfg)
+        compactor = thread = None
+        try:
+            from services.metrics import Metrics
 
-            compactor = wiring.embedded_compactor(ports, compaction, metrics)
-            thread = start_thread(compactor)
+            metrics = Metrics("serve")
+            app = wiring.embedded_app(ports, cfg, metrics)
+            if compact_interval > 0 and worker == 0:
+                from services.compactor.worker import start_thread
 
-        def ready(where: str) -> None:
-            click.echo(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}", err=True)
+                compactor = wiring.embedded_compactor(ports, compaction, metrics)
+                thread = start_thread(compactor)
 
-        code = runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
-                            read_timeout=read_timeout)
-    finally:
-        if compactor is not None and thread is not None:
-            compactor.stop()
-            thread.join(timeout=60)
-        ports.close()
+            def ready(where: str) -> None:
+                if worker == 0:
+                    many = f", {workers} workers" if workers > 1 else ""
+                    click.echo(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}{many}",
+                               err=True)
+
+            return runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
+                                read_timeout=read_timeout, sock=sock)
+        finally:
+            if compactor is not None and thread is not None:
+                compactor.stop()
+                thread.join(timeout=60)
+            ports.close()
+
+    if workers == 1:
+        code = run(0)
+    else:
+        from services import prefork
+
+        wiring.open_embedded(cfg).close()  # migrate once, before the workers open the database
+        try:
+            sock = prefork.listen(cfg.addr.host, cfg.addr.port)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {cfg.addr.host}:{cfg.addr.port}: {exc}") from None
+        code = prefork.run_workers(sock, workers, run)
     raise SystemExit(code)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from typing import Callable
@@ -32,11 +33,16 @@ _TURN = 0.2  # seconds one loop turn may wait: how late a signal is noticed
 
 
 def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[str], None] | None = None,
-          drain_timeout: float = DRAIN_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> int:
+          drain_timeout: float = DRAIN_TIMEOUT, read_timeout: float = READ_TIMEOUT,
+          sock: socket.socket | None = None) -> int:
+    """Serve `app` on host:port, or on `sock` when given (a listening socket shared by workers)."""
     from waitress import wasyncore
     from waitress.server import create_server
 
-    server = create_server(app, host=host, port=port, threads=threads, ident="profefe")
+    if sock is not None:
+        server = create_server(app, sockets=[sock], threads=threads, ident="profefe")
+    else:
+        server = create_server(app, host=host, port=port, threads=threads, ident="profefe")
     channels = getattr(server, "map", None) or server._map  # several sockets keep theirs in `map`
     stopping = threading.Event()
     deadlines = ReadDeadline(read_timeout)

@@ -1,0 +1,94 @@
+"""Several `serve` processes on one listening socket: the parent binds it, forks the workers, and
+only waits, passing SIGTERM/SIGINT on to them.
+
+Python runs one thread of bytecode at a time, so one process parses and validates uploads on one
+core; workers that share the socket (the kernel hands each connection to one of them) use every
+core. The parent forks before it opens anything (no database, no threads), and each worker builds
+its own app after the fork: threads and database connections do not survive a fork.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Callable
+
+from services.runner import EXIT_FAILED, EXIT_FORCED, EXIT_OK
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 64
+
+# Runs in a worker: given its number (0 first) and the inherited socket, serves until a signal.
+Work = Callable[[int, socket.socket], int]
+
+
+def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def run_workers(sock: socket.socket, workers: int, work: Work) -> int:
+    """Fork `workers` processes running `work(i, sock)`; return once all have exited: EXIT_OK when
+    every one did, else the first other code. A worker that dies unasked stops the others."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, not {workers}")
+    children: dict[int, int] = {}
+    for i in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = EXIT_FAILED
+            try:
+                # Its own process group: a Ctrl-C at a terminal reaches the parent alone, which
+                # passes it on once (twice would be a second signal: exit at once).
+                os.setpgid(0, 0)
+                code = work(i, sock)
+            except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+                log.exception("worker %d failed", i)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = i
+    sock.close()  # the workers hold it now
+
+    signals = {"n": 0}
+
+    def forward(signum, _frame) -> None:
+        signals["n"] += 1
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    first_bad = EXIT_OK
+    try:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            i = children.pop(pid, None)
+            if i is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code != EXIT_OK and first_bad == EXIT_OK:
+                first_bad = code if code > 0 else EXIT_FAILED
+            if signals["n"] == 0:
+                log.error("worker %d exited with %d unasked: stopping the others", i, code)
+                signals["n"] = 1
+                forward(signal.SIGTERM, None)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if signals["n"] > 1 and first_bad == EXIT_OK:
+        return EXIT_FORCED
+    return first_bad
