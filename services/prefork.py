@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import socket
-import time
 from typing import Callable
 
 from services.runner import EXIT_FAILED, EXIT_FORCED, EXIT_OK

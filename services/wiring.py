@@ -18,7 +18,7 @@ from services.config import (
     QueryApiConfig,
     ServeConfig,
 )
-from services.indexer.steps import index, index_at_once
+from services.indexer.steps import index_at_once
 from services.indexer.worker import Worker
 from services.metrics import CompactorCollector, IndexerCollector, Metrics
 from services.ingest_api import app as ingest_app
@@ -79,19 +79,10 @@ def embedded_compactor(ports: EmbeddedPorts, cfg: CompactorConfig, metrics: Metr
     return compactor
 
 
-def write_through(blobs: BlobStore, meta: MetaStore) -> Publish:
-    """A publisher that runs the indexer step in-process: when it returns, blob and row are stored."""
-
-    def publish(record: IngestRecord) -> None:
-        index([record], blobs, meta)
-
-    return publish
-
-
 def group_commit(blobs: LocalBlobStore, meta: MetaStore, max_batch: int = MAX_BATCH) -> GroupWriter[IngestRecord]:
-    """Like `write_through`, but concurrent uploads share a transaction and a folder sync: one
-    writer thread indexes whatever is waiting (at most `max_batch`); each upload returns once its
-    batch is stored."""
+    """The embedded publisher: the indexer step run in-process, so an upload returns once its blob
+    and row are stored. Concurrent uploads share a transaction and a folder sync: one writer
+    thread indexes whatever is waiting (at most `max_batch`)."""
     return GroupWriter(lambda records: index_at_once(records, blobs, meta), max_batch=max_batch,
                        name="ingest-writer")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api import pprofs
-from tests.api.helpers import WINDOW, upload
+from tests.api.helpers import upload
 
 
 @pytest.mark.parametrize("gzipped", [True, False], ids=["gzip", "raw"])

@@ -11,7 +11,6 @@ import re
 import subprocess
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
