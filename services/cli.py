@@ -471,7 +471,7 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, health_addr, 
     from services import wiring
     from services.config import IndexerRoleConfig
     from services.indexer.config import IndexerConfig
-    from services.indexer.worker import run_until_signalled
+    from services.runner import run_until_signalled
 
     _daemon_logging()
     cfg = _validated(IndexerRoleConfig(
@@ -484,7 +484,7 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, health_addr, 
     health = _start_health(wiring.indexer_health, worker, health_addr)
     click.echo(f"profefe indexer: consuming {cfg.kafka.topic} as group {cfg.kafka.group}", err=True)
     try:
-        code = run_until_signalled(worker)
+        code = run_until_signalled(worker, "the batch in hand")
     finally:
         if health is not None:
             health.close()
@@ -518,7 +518,7 @@ def compactor_command(database_url, interval, grace, raw_retention, raw_retentio
     the window in hand and exits 0; a second signal exits at once.
     """
     from services import wiring
-    from services.compactor.worker import run_until_signalled
+    from services.runner import run_until_signalled
     from services.config import CompactorRoleConfig
 
     _daemon_logging()
@@ -530,7 +530,7 @@ def compactor_command(database_url, interval, grace, raw_retention, raw_retentio
     health = _start_health(wiring.compactor_health, compactor, health_addr)
     click.echo(f"profefe compactor: every {cfg.compactor.interval:g}s", err=True)
     try:
-        code = run_until_signalled(compactor)
+        code = run_until_signalled(compactor, "the window in hand")
     finally:
         if health is not None:
             health.close()

@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +148,33 @@ def _listening(server) -> str:
     except AttributeError:  # several sockets
         return ", ".join(f"{h}:{p}" for h, p in (s.socket.getsockname()[:2] for s in server.servers))
     return f"{host}:{port}"
+
+
+class Loop(Protocol):
+    """A worker loop: `run` until `stop` is called; `stopping` once it was."""
+
+    stopping: bool
+
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_until_signalled(loop: Loop, finishing: str) -> int:
+    """Run `loop` in this (main) thread: the first SIGTERM/SIGINT asks it to stop after
+    `finishing` (what it has in hand); a second one exits at once."""
+
+    def on_signal(signum, _frame) -> None:
+        if loop.stopping:
+            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
+            os._exit(EXIT_FORCED)
+        log.info("signal %s: finishing %s", signal.Signals(signum).name, finishing)
+        loop.stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        loop.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return EXIT_OK

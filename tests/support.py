@@ -18,4 +18,4 @@ def unavailable(what: str) -> None:
     """Skip (locally) or fail (in CI) because `what` cannot be had."""
     if in_ci():
         pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
-    pytest.skip(f"{what} is not available")
+    pytest.skip(f"{what} is not available (when CI is set this fails instead)")

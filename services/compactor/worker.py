@@ -7,8 +7,6 @@ then applies retention; one log line per pass; `stats` for whoever reports on it
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +15,6 @@ from typing import Callable
 from services.compactor import plan
 from services.compactor.compact import Built, Compaction
 from services.compactor.config import CompactorConfig
-from services.runner import EXIT_FORCED, EXIT_OK
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
 from shared.windows import HourState
@@ -179,26 +176,6 @@ class Compactor:
             len(report.pending), st.lag_seconds, seconds,
         )
 
-
-
-def run_until_signalled(compactor: Compactor) -> int:
-    """Run in this (main) thread: the first SIGTERM/SIGINT lets the window in hand finish and
-    returns 0; a second one exits at once."""
-
-    def on_signal(signum, _frame) -> None:
-        if compactor.stopping:
-            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_FORCED)
-        log.info("signal %s: finishing the window in hand", signal.Signals(signum).name)
-        compactor.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        compactor.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return EXIT_OK
 
 
 def start_thread(compactor: Compactor) -> threading.Thread:

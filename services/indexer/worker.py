@@ -11,8 +11,6 @@ still waiting for a store that is down is left uncommitted, to be delivered agai
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Sequence
 
 from services.indexer.config import IndexerConfig
 from services.indexer.steps import store_blobs, write_metadata
-from services.runner import EXIT_FORCED, EXIT_OK
 from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import BlobStore, Delivery, MetaStore, Queue
@@ -146,24 +143,3 @@ class Worker:
         path = self.cfg.health_file
         if path is not None:
             path.touch()
-
-
-
-def run_until_signalled(worker: Worker) -> int:
-    """Run `worker` in this (main) thread: the first SIGTERM/SIGINT asks it to stop after the
-    batch in hand, a second one exits at once."""
-
-    def on_signal(signum, _frame) -> None:
-        if worker.stopping:
-            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_FORCED)
-        log.info("signal %s: finishing the batch in hand", signal.Signals(signum).name)
-        worker.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        worker.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return EXIT_OK
