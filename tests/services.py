@@ -212,6 +212,7 @@ def s3_settings(request: pytest.FixtureRequest) -> S3TestSettings:
     """An S3-compatible store and credentials that may create buckets."""
     from_env = s3_settings_from_env()
     if from_env is not None:
+        sweep_stale_buckets(from_env)
         return from_env
     config = _in_container(request, "an S3-compatible store", _minio_container).get_config()
     return S3TestSettings(endpoint=config["endpoint"], access_key=config["access_key"],
@@ -233,3 +234,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marker = FIXTURE_MARKERS.get(fixture)
             if marker is not None and item.get_closest_marker(marker) is None:
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+# Test buckets ------------------------------------------------------------------------------------
+# SeaweedFS gives every bucket volumes of its own, and a volume server has a bounded number of
+# them: buckets the tests leave behind exhaust it ("no free volumes left") after a few hundred.
+
+TEST_BUCKET_PREFIX = "profefe-"
+STALE_BUCKET_SECONDS = 3 * 3600
+
+
+def _minio(settings) -> "Minio":  # noqa: F821 - imported lazily, like every client here
+    from minio import Minio
+
+    from collections.abc import Mapping
+
+    s = settings if isinstance(settings, Mapping) else vars(settings)
+    return Minio(s["endpoint"], access_key=s.get("access_key"), secret_key=s.get("secret_key"),
+                 secure=bool(s.get("secure")), region=s.get("region") or None)
+
+
+def drop_bucket(settings, bucket: str) -> None:
+    """Delete `bucket` and everything in it; a missing bucket is fine."""
+    from minio.deleteobjects import DeleteObject
+    from minio.error import S3Error
+
+    client = _minio(settings)
+    try:
+        names = [DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True)]
+        for failure in client.remove_objects(bucket, names):
+            raise AssertionError(f"could not delete {failure.name} from {bucket}: {failure.message}")
+        client.remove_bucket(bucket)
+    except S3Error as exc:
+        if exc.code != "NoSuchBucket":
+            raise
+
+
+def sweep_stale_buckets(settings, *, older_than: float = STALE_BUCKET_SECONDS) -> int:
+    """Drop the test buckets (`profefe-*`) created more than `older_than` seconds ago: those of
+    runs that were killed before their teardown. Recent ones may belong to a run going on now."""
+    import time
+
+    swept = 0
+    for b in _minio(settings).list_buckets():
+        created = b.creation_date.timestamp() if b.creation_date else time.time()
+        if b.name.startswith(TEST_BUCKET_PREFIX) and time.time() - created > older_than:
+            drop_bucket(settings, b.name)
+            swept += 1
+    return swept

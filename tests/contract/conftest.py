@@ -47,9 +47,12 @@ def blob_store(request, tmp_path):
     if request.param == "s3":
         from shared.adapters.blobs_s3 import S3BlobStore, create_bucket
 
-        settings = s3_test_settings(_service(request, "s3_settings", "an S3-compatible store"),
-                                    "profefe-contract-" + uuid.uuid4().hex[:12])
+        from tests.services import drop_bucket
+
+        raw = _service(request, "s3_settings", "an S3-compatible store")
+        settings = s3_test_settings(raw, "profefe-contract-" + uuid.uuid4().hex[:12])
         create_bucket(settings)
+        request.addfinalizer(lambda: drop_bucket(raw, settings.bucket))
         return S3BlobStore(settings)
     raise AssertionError(request.param)
 

@@ -172,7 +172,10 @@ class Stack:
         return codes
 
     def close(self) -> None:
+        from tests.services import drop_bucket
+
         self.stop()
+        drop_bucket(self.s3, f"profefe-{self.name}")
         if self.db is not None:
             self.db.drop()
             self.db = None
