@@ -244,10 +244,11 @@ TEST_BUCKET_PREFIX = "profefe-"
 STALE_BUCKET_SECONDS = 3 * 3600
 
 
-def _minio(settings) -> "Minio":  # noqa: F821 - imported lazily, like every client here
-    from minio import Minio
-
+def _minio(settings):
+    """A `minio` client for settings given as S3TestSettings or a mapping (imported lazily)."""
     from collections.abc import Mapping
+
+    from minio import Minio
 
     s = settings if isinstance(settings, Mapping) else vars(settings)
     return Minio(s["endpoint"], access_key=s.get("access_key"), secret_key=s.get("secret_key"),
