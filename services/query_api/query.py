@@ -110,11 +110,7 @@ def read_blob(stores: Stores, meta: ProfileMeta) -> bytes:
 
 def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> bytes:
     """One gzip pprof merging `metas` (in order); traces and incompatible profiles are refused."""
-    if len(metas) > cfg.max_merge_profiles:
-        raise BadRequest(
-            f"bad request: {len(metas)} profiles match, more than the {cfg.max_merge_profiles} "
-            'one merge may read; narrow the window or set "limit"'
-        )
+    _check_count(len(metas), cfg)
     for m in metas:
         if not m.type.is_pprof:
             raise BadRequest(f'bad request: profile "{m.id}" is a {m.type} and cannot be merged')

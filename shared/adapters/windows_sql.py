@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 import sqlalchemy as sa
 
 from shared.adapters.meta_sql import (
+    _CHUNK,
     _chunks,
     _unavailable_on_error,
     _upsert,
@@ -43,8 +44,6 @@ windows = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("built_at", sa.BigInteger, nullable=False),
 )
-
-_CHUNK = 500
 
 
 class SqlWindowStore:
