@@ -31,6 +31,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -178,9 +179,14 @@ def bench_indexers(stack: Stack, base, body: bytes, count: int, backlog: int, be
     return row
 
 
-def bench_lag(base, qbase, body: bytes, *, rate: float, seconds: float) -> dict:
-    """POSTs paced at `rate`/s; for each 200, seconds until `GET /api/0/profiles` lists it."""
-    service = run_service("pipeline-lag")
+def bench_lag(base, qbase, body: bytes, *, rate: float, seconds: float,
+              on_tick: Callable[[dict], None] | None = None, tick_seconds: float = 10.0,
+              kind: str = "pipeline-lag") -> dict:
+    """POSTs paced at `rate`/s; for each 200, seconds until `GET /api/0/profiles` lists it.
+    `on_tick`, if given, is called from the watcher about every `tick_seconds` with the counts
+    so far (elapsed, acknowledged, failed, failures, pending, lag_p99_ms), so long runs can
+    report progress and sample the daemons."""
+    service = run_service(kind)
     target = "/api/0/profiles?" + urllib.parse.urlencode({"service": service, "type": "cpu"})
     # Ids of one ingest-api grow with time, so the newest rows hold every recent one; asking for
     # about 3 s worth keeps the watcher's own load on the query API small.
@@ -210,23 +216,37 @@ def bench_lag(base, qbase, body: bytes, *, rate: float, seconds: float) -> dict:
                 try:
                     status, data = client.request("POST", target, body)
                 except OSError as exc:
-                    status, data = 0, str(exc).encode()
+                    status, data = 0, type(exc).__name__.encode()
                 now = time.perf_counter()
                 with lock:
                     if status == 200:
                         acked[json.loads(data)["body"]["id"]] = now
                     else:
-                        key = f"HTTP {status}"
+                        key = f"HTTP {status}" if status else data.decode()
                         failures[key] = failures.get(key, 0) + 1
         finally:
             client.close()
 
+    def snapshot(now: float) -> dict:
+        with lock:
+            timed = sorted(lags)
+            return {"elapsed": now - start, "acknowledged": len(lags) + len(acked),
+                    "failed": sum(failures.values()), "failures": dict(failures), "pending": len(acked),
+                    "lag_p99_ms": percentile(timed, 99) * 1000}
+
     def watcher() -> None:
         client = Client(qbase)
+        next_tick = start + tick_seconds
         try:
             while True:
-                status, data = client.request("GET", find)
+                try:
+                    status, data = client.request("GET", find)
+                except OSError:  # a query API that is down for a moment delays the timing only
+                    status, data = 0, b""
                 now = time.perf_counter()
+                if on_tick is not None and now >= next_tick:
+                    next_tick += tick_seconds
+                    on_tick(snapshot(now))
                 listed = {p["id"] for p in json.loads(data)["body"]} if status == 200 else set()
                 with lock:
                     for pid in [p for p in acked if p in listed]:
