@@ -1,8 +1,8 @@
 """`Queue` on Kafka (kafka-python): the distributed road from the ingest API to the indexers.
 
-Producer: `acks=all` with idempotence, so a 200 from the ingest API means every in-sync replica
-has the record; `publish` waits for that acknowledgement and turns a timeout or a broker error
-into `Unavailable` (503 + Retry-After). The record key is the profile id, so records spread over
+Producer: `acks=all`, so a 200 from the ingest API means every in-sync replica has the record;
+`publish` waits for that acknowledgement and turns a timeout or a broker error into `Unavailable`
+(503 + Retry-After). The record key is the profile id, so records spread over
 every partition and every indexer of the group gets a share.
 
 Consumer: one consumer group, auto-commit off. `commit` and `dead_letter` acknowledge deliveries;
@@ -126,7 +126,12 @@ class KafkaQueue:
                         bootstrap_servers=s.servers,
                         client_id=f"{s.client_id}-producer",
                         acks="all",
-                        enable_idempotence=True,
+                        # Off on purpose: after records expire while the broker is away,
+                        # kafka-python's idempotent producer stops delivering for good once the
+                        # broker is back (the fault suite's Kafka outage shows it). A retry may then
+                        # write a record twice, which is harmless: the id is in the record and
+                        # indexing is keyed by it.
+                        enable_idempotence=False,
                         # A missing topic is a deployment error (run `profefe migrate`), not one to
                         # paper over with a broker-default topic of one partition and 1 MiB messages.
                         allow_auto_create_topics=False,
