@@ -1,0 +1,340 @@
+"""The pieces of the fault suite: a paced, retrying ingest load of real profiles, control of the
+real services through scripts/services.sh, and the audit that follows each fault.
+
+The load is what an agent in an incident does: it POSTs, and on a 503 or a refused connection
+it waits (the server's Retry-After, at most RETRY_CAP seconds) and sends the same bytes again.
+Only a 200 counts as acknowledged; the audit then holds the system to every acknowledgement.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import urlencode
+
+from shared import pprof
+from shared.model import format_time
+from tests.e2e import distributed
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTDATA = ROOT / "tests" / "testdata"
+SERVICES_SH = ROOT / "scripts" / "services.sh"
+
+RETRY_CAP = 5.0  # seconds; the longest wait between two tries of one upload
+GIVE_UP = 180.0  # seconds an upload is retried before the load calls it refused
+VISIBLE_TIMEOUT = 240.0  # seconds the audit waits for the acknowledged to be listed
+
+
+# -- the profiles -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Body:
+    data: bytes
+    digest: str
+    fixture: int  # which tests/testdata/cpu-N profile it was made from
+
+
+def cpu_fixtures() -> list[pprof.Profile]:
+    paths = sorted(TESTDATA.glob("cpu-*.pb.gz"), key=lambda p: int(p.stem.split("-")[1].split(".")[0]))
+    assert paths, f"no cpu fixtures under {TESTDATA}"
+    return [pprof.parse(p.read_bytes()) for p in paths]
+
+
+def make_bodies(fixtures: list[pprof.Profile], times_ns: Iterable[int]) -> list[Body]:
+    """One distinct profile per time: the real Go CPU profiles in turn, each stamped with its own
+    time_nanos, so every upload has bytes of its own and a copy can be told from the original."""
+    out = []
+    for n, t in enumerate(times_ns):
+        k = n % len(fixtures)
+        p = fixtures[k]
+        p.time_nanos = t
+        data = pprof.write(p)
+        out.append(Body(data, hashlib.sha256(data).hexdigest(), k))
+    return out
+
+
+Stacks = dict[tuple, tuple[int, ...]]
+
+
+def stack_values(p: pprof.Profile) -> Stacks:
+    """Sample values keyed by (function names, label pairs): a form that does not depend on the
+    ids or the order a merge happened to give things."""
+    st = p.string_table
+    fn = {f.id: st[f.name] for f in p.function}
+    loc = {loc.id: tuple(fn.get(line.function_id, "?") for line in loc.line) for loc in p.location}
+    out: dict[tuple, list[int]] = {}
+    for s in p.sample:
+        key = (tuple(loc[i] for i in s.location_id),
+               tuple(sorted((st[lb.key], st[lb.str], lb.num) for lb in s.label)))
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(s.value)
+        else:
+            for i, v in enumerate(s.value):
+                acc[i] += v
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def sum_stacks(parts: Iterable[tuple[Stacks, int]]) -> Stacks:
+    """Σ count × stacks."""
+    out: dict[tuple, list[int]] = {}
+    for stacks, count in parts:
+        for key, values in stacks.items():
+            acc = out.setdefault(key, [0] * len(values))
+            for i, v in enumerate(values):
+                acc[i] += v * count
+    return {k: tuple(v) for k, v in out.items() if any(v)}
+
+
+# -- the load -----------------------------------------------------------------------------------
+
+@dataclass
+class Upload:
+    body: Body
+    id: str | None = None
+    tries: int = 0
+    refused: str | None = None  # a 4xx, or no 200 within GIVE_UP: the upload was never accepted
+
+
+class Load:
+    """`threads` clients POSTing `bodies` in order at about `rate` per second to one service,
+    each retrying its upload until a 200 (see the module's docstring)."""
+
+    def __init__(self, ingest_url: str, service: str, bodies: list[Body], *, rate: float, threads: int = 4,
+                 labels: str = "fault=1") -> None:
+        self.url = ingest_url
+        self.target = "/api/0/profiles?" + urlencode({"service": service, "type": "cpu", "labels": labels})
+        self.uploads = [Upload(b) for b in bodies]
+        self.rate = rate
+        self.statuses: Counter[int] = Counter()  # every answer but 200, 0 = no answer
+        self._next = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        self._start = 0.0
+
+    def start(self) -> "Load":
+        self._start = time.monotonic()
+        for t in self._threads:
+            t.start()
+        return self
+
+    def acknowledged_count(self) -> int:
+        with self._lock:
+            return sum(1 for u in self.uploads if u.id)
+
+    def wait_for(self, count: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.acknowledged_count() < count:
+            assert time.monotonic() < deadline, f"the load got {self.acknowledged_count()} of {count} 200s in {timeout}s"
+            time.sleep(0.05)
+
+    def join(self, timeout: float = GIVE_UP + 120) -> None:
+        for t in self._threads:
+            t.join(timeout)
+            assert not t.is_alive(), "the load did not finish"
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                n = self._next
+                self._next += 1
+            if n >= len(self.uploads):
+                return
+            pause = self._start + n / self.rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self._send(self.uploads[n])
+
+    def _send(self, up: Upload) -> None:
+        give_up = time.monotonic() + GIVE_UP
+        while True:
+            up.tries += 1
+            status, headers, data = distributed.request(self.url, "POST", self.target, up.body.data, timeout=30)
+            if status == 200:
+                up.id = json.loads(data)["body"]["id"]
+                return
+            with self._lock:
+                self.statuses[status] += 1
+            if 400 <= status < 500 and status != 429:
+                up.refused = f"HTTP {status}: {data[:200]!r}"
+                return
+            if time.monotonic() > give_up:
+                up.refused = f"no 200 within {GIVE_UP:g}s (last: HTTP {status})"
+                return
+            try:
+                wait = float(headers.get("Retry-After", "1"))
+            except ValueError:
+                wait = 1.0
+            time.sleep(min(max(wait, 0.2), RETRY_CAP))
+
+
+# -- the services -------------------------------------------------------------------------------
+
+def services_sh(*args: str) -> str:
+    done = subprocess.run(["bash", str(SERVICES_SH), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"services.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def managed_by_services_sh(name: str, address: str) -> bool:
+    """True when `name` is up under scripts/services.sh at `address` (what the suite may stop)."""
+    try:
+        status = services_sh("status", name)
+    except AssertionError:
+        return False
+    return any(line.split()[:3] == [name, "up", address] for line in status.splitlines())
+
+
+class Outage:
+    """Stops a service for `seconds` and starts it again, in a thread of its own."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.seconds = name, seconds
+        self.error: BaseException | None = None
+        self.down_at = self.up_at = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Outage":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            services_sh("down", self.name)
+            self.down_at = time.monotonic()
+            time.sleep(self.seconds)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test through join()
+            self.error = exc
+        finally:
+            try:
+                services_sh("up", self.name)
+                self.up_at = time.monotonic()
+            except BaseException as exc:  # noqa: BLE001
+                self.error = self.error or exc
+
+    def join(self) -> None:
+        self._thread.join(600)
+        if self.error is not None:
+            raise self.error
+
+
+# -- the audit ----------------------------------------------------------------------------------
+
+@dataclass
+class Audit:
+    scenario: str
+    acknowledged: int
+    found: int
+    lost: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+    duplicated: int = 0
+    strangers: list[str] = field(default_factory=list)  # listed, but neither acknowledged nor sent
+    refused: list[str] = field(default_factory=list)
+    retried: int = 0
+    merge_equal: bool = False
+    merge_note: str = ""
+    statuses: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return (not self.lost and not self.altered and not self.duplicated and not self.strangers
+                and not self.refused and self.merge_equal)
+
+    def row(self) -> dict:
+        return {"scenario": self.scenario, "acknowledged": self.acknowledged, "found": self.found,
+                "lost": len(self.lost) + len(self.altered), "duplicated": self.duplicated,
+                "merge": "equal" if self.merge_equal else "DIFFERS", "retried": self.retried,
+                "non_200": dict(sorted(self.statuses.items())), "seconds": round(self.seconds, 1)}
+
+
+def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) -> list[str]:
+    params = {"service": service, "from": format_time(window[0])[:-1], "to": format_time(window[1])[:-1]}
+    status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles?{urlencode(params)}")
+    if status == 404:
+        return []
+    assert status == 200, f"listing {service}: HTTP {status} {data[:300]!r}"
+    return [p["id"] for p in json.loads(data)["body"]]
+
+
+def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple[datetime, datetime],
+          fixture_stacks: list[Stacks]) -> Audit:
+    acked = {u.id: u for u in load.uploads if u.id}
+    started = time.monotonic()
+    deadline = started + VISIBLE_TIMEOUT
+    while True:
+        listed = list_ids(query_url, service, window)
+        if set(acked) <= set(listed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    def fetch(pid: str) -> tuple[str, bytes | None]:
+        for _ in range(3):
+            status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles/{pid}")
+            if status == 200:
+                return pid, data
+            time.sleep(0.5)
+        return pid, None
+
+    with ThreadPoolExecutor(8) as pool:
+        downloaded = dict(pool.map(fetch, list(dict.fromkeys(listed))))
+
+    result = Audit(scenario, len(acked), 0, statuses=dict(load.statuses),
+                   retried=sum(u.tries - 1 for u in load.uploads),
+                   refused=[u.refused for u in load.uploads if u.refused])
+    for pid, up in acked.items():
+        data = downloaded.get(pid)
+        if data is None:
+            result.lost.append(pid)
+        elif hashlib.sha256(data).hexdigest() != up.body.digest:
+            result.altered.append(pid)
+        else:
+            result.found += 1
+    sent = {u.body.digest for u in load.uploads}
+    repeats = sum(n - 1 for n in Counter(listed).values())
+    for pid in dict.fromkeys(listed):
+        if pid in acked:
+            continue
+        data = downloaded.get(pid)
+        if data is not None and hashlib.sha256(data).hexdigest() in sent:
+            result.duplicated += 1  # a copy under an id nobody was given: a 503'd try that landed too
+        else:
+            result.strangers.append(pid)
+    result.duplicated += repeats
+
+    per_fixture = Counter(u.body.fixture for u in acked.values())
+    want = sum_stacks((fixture_stacks[k], n) for k, n in per_fixture.items())
+    params = {"service": service, "type": "cpu", "from": format_time(window[0])[:-1],
+              "to": format_time(window[1])[:-1]}
+    status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles/merge?{urlencode(params)}",
+                                          timeout=300)
+    if status != 200:
+        result.merge_note = f"merge: HTTP {status} {data[:200]!r}"
+    else:
+        got = stack_values(pprof.parse(data, max_decompressed=1 << 30))
+        got = {k: v for k, v in got.items() if any(v)}
+        result.merge_equal = got == want
+        if not result.merge_equal:
+            totals_got = [sum(v[i] for v in got.values()) for i in range(2)]
+            totals_want = [sum(v[i] for v in want.values()) for i in range(2)]
+            result.merge_note = f"merge totals {totals_got}, acknowledged sum {totals_want}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def table(rows: list[dict]) -> str:
+    head = f"{'scenario':<34} {'acknowledged':>12} {'found':>6} {'lost':>5} {'duplicated':>10} {'merge':>7} {'retried':>7}  non-200 answers"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['scenario']:<34} {r['acknowledged']:>12} {r['found']:>6} {r['lost']:>5}"
+                     f" {r['duplicated']:>10} {r['merge']:>7} {r['retried']:>7}  "
+                     + (", ".join(f"{k or 'none'}: {v}" for k, v in r["non_200"].items()) or "-"))
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Faults under a continuous ingest of real profiles, against the real Kafka, S3 and PostgreSQL.
+
+Each scenario POSTs 2,000 distinct Go CPU profiles to its own service at a steady pace, with
+clients that retry 503s and refused connections, and breaks one thing while they do: an indexer
+is SIGKILLed and restarted; Kafka, the S3 server or PostgreSQL is stopped for 10 s and started
+again; a compactor is SIGKILLed in the middle of building windows. Then the audit: every
+profile that got a 200 is listed and downloads byte-identical, no profile is stored twice, and
+the merge over the whole run equals the sum of the acknowledged uploads. The table of all
+scenarios is printed at the end of the run.
+"""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from tests.faults import harness
+from tests.faults.conftest import ROWS, Rig
+
+pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.kafka, pytest.mark.s3, pytest.mark.postgres]
+
+PROFILES = 2000
+RATE = 100.0  # uploads/s: the outage falls in the middle of the load
+FAULT_AFTER = 400  # acknowledged uploads before the fault
+OUTAGE_SECONDS = 10.0
+
+
+def now_window() -> tuple[datetime, datetime, list[int]]:
+    """A window around now, and one distinct time_nanos per upload inside it."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+    base = int(start.timestamp()) * 1_000_000_000 + 60 * 1_000_000_000
+    return start, start + timedelta(hours=1), [base + i * 1000 for i in range(PROFILES)]
+
+
+def run(rig: Rig, scenario: str, service: str, fault, *, times=None) -> harness.Audit:
+    start, end, stamps = now_window()
+    if times is not None:
+        start, end, stamps = times
+    bodies = harness.make_bodies(rig.fixtures, stamps)
+    load = harness.Load(rig.ingest.url, service, bodies, rate=RATE).start()
+    began = time.monotonic()
+    try:
+        fault(load)
+    finally:
+        load.join()
+    rig.check_alive()
+    result = harness.audit(scenario, rig.query.url, service, load, (start, end), rig.fixture_stacks)
+    result.seconds = time.monotonic() - began
+    ROWS.append(result.row())
+    return result
+
+
+def assert_clean(result: harness.Audit) -> None:
+    assert result.acknowledged >= PROFILES, result.row()
+    problems = {
+        "refused uploads": result.refused[:5],
+        "lost (acknowledged, not listed)": result.lost[:10],
+        "altered (downloads differ)": result.altered[:10],
+        "stored twice": result.duplicated,
+        "listed, never sent": result.strangers[:10],
+        "merge": result.merge_note,
+    }
+    assert result.clean, {k: v for k, v in problems.items() if v}
+
+
+def test_an_indexer_killed_with_sigkill_and_restarted(rig):
+    def fault(load):
+        load.wait_for(FAULT_AFTER)
+        victim = rig.indexers.pop(0)
+        victim.proc.kill()
+        victim.proc.wait()
+        rig.stack.daemons.remove(victim)
+        time.sleep(2)
+        again = rig.stack.start("indexer")
+        rig.stack.wait_ready(again)
+        rig.indexers.append(again)
+
+    assert_clean(run(rig, "indexer SIGKILL + restart", "fault-indexer", fault))
+
+
+@pytest.mark.parametrize("service", ["kafka", "seaweedfs", "postgres"])
+def test_a_service_stopped_for_ten_seconds(rig, service):
+    def fault(load):
+        load.wait_for(FAULT_AFTER)
+        outage = harness.Outage(service, OUTAGE_SECONDS).start()
+        outage.join()
+
+    result = run(rig, f"{service} stopped {OUTAGE_SECONDS:g} s", f"fault-{service}", fault)
+    if service == "kafka":
+        assert result.statuses.get(503, 0) + result.statuses.get(0, 0) > 0, "the ingest API never refused"
+    assert_clean(result)
+
+
+def test_a_compactor_killed_in_the_middle_of_a_window(rig):
+    """Uploads stamped across 8 hours of yesterday, shuffled so every hour keeps changing; the
+    compactor starts halfway and is SIGKILLed while it is still writing windows; a new one
+    finishes the work, and the whole-day merge (served from the windows) must equal the sum."""
+    day = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = int((day + timedelta(hours=8)).timestamp()) * 1_000_000_000
+    stamps = [first + (i % 8) * 3600 * 1_000_000_000 + (i // 8) * 1_000_000_000 for i in range(PROFILES)]
+    random.Random(7).shuffle(stamps)
+    window = (day, day + timedelta(days=1, seconds=-1), stamps)
+    service = "fault-compactor"
+    engine = rig.stack.db.engine
+    seen = {}
+
+    def windows(span: int) -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT count(*) FROM windows w JOIN series s ON s.id = w.series_id "
+                "WHERE s.service = :svc AND w.span = :span AND w.blob_key IS NOT NULL"),
+                {"svc": service, "span": span}).scalar_one()
+
+    def fault(load):
+        load.wait_for(PROFILES // 2)
+        compactor = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2")
+        deadline = time.monotonic() + 120
+        while windows(3600) < 3:
+            assert compactor.proc.poll() is None, compactor.log()
+            assert time.monotonic() < deadline, compactor.log()
+            time.sleep(0.02)
+        compactor.proc.kill()
+        compactor.proc.wait()
+        seen["at_kill"] = windows(3600)
+        seen["acked_at_kill"] = load.acknowledged_count()
+        rig.stack.daemons.remove(compactor)
+        load.join()
+        again = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2")
+        # Done when, after every upload was acknowledged, a pass of the new compactor finds
+        # nothing pending and the day has its window.
+        deadline = time.monotonic() + 300
+        while not (windows(86400) == 1 and windows(3600) == 8 and _idle(again)):
+            assert again.proc.poll() is None, again.log()
+            assert time.monotonic() < deadline, again.log()[-4000:]
+            time.sleep(0.5)
+
+    result = run(rig, "compactor SIGKILL mid-window", service, fault, times=window)
+    assert seen["acked_at_kill"] < PROFILES, "the load was over before the kill"
+    assert seen["at_kill"] < 8, f"every hour had its window before the kill: {seen}"
+    assert_clean(result)
+
+
+def _idle(compactor) -> bool:
+    """The newest pass in the log found nothing pending (and built nothing, so it saw it all)."""
+    passes = [line for line in compactor.log().splitlines() if "compactor pass:" in line]
+    return bool(passes) and "0 hourly" in passes[-1] and " 0 pending" in passes[-1]
