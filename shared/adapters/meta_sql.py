@@ -275,11 +275,27 @@ class _unavailable_on_error:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if _schema_missing(exc):
+            # A daemon that started before `profefe migrate` finished: wait for it, do not
+            # dead-letter what it reads or answer 500.
+            raise Unavailable(f"metadata database {self.where} has no profefe schema yet: "
+                              f"run `profefe migrate` ({exc.orig})") from exc
         if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
             isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
         ):
             raise Unavailable(f"metadata database {self.where} unavailable: {exc.orig}") from exc
         return False
+
+
+_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for "relation does not exist"
+
+
+def _schema_missing(exc: BaseException | None) -> bool:
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
 
 
 def _insert_ignore(conn: sa.Connection | Engine):

@@ -1,11 +1,13 @@
 """The MetaStore contract."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.errors import BadRequest
+from shared.adapters.meta_sql import SqlMetaStore, sqlite_url
+from shared.errors import BadRequest, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, new_id
 from shared.ports import MetaStore
 
@@ -141,3 +143,27 @@ def test_query_validates_itself():
         query("")
     with pytest.raises(BadRequest, match="positive"):
         query("svc", limit=0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def unmigrated_url(request, tmp_path):
+    """A database that `profefe migrate` never ran on."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "empty.db")
+    from tests.contract.conftest import _postgres_url
+    from tests.e2e.distributed import Database
+
+    db = Database(_postgres_url(request), "profefe_empty_" + uuid.uuid4().hex[:10])
+    request.addfinalizer(db.drop)
+    return db.url
+
+
+def test_a_database_without_the_schema_is_unavailable_and_names_migrate(unmigrated_url, ns):
+    """An indexer started before `profefe migrate` finished retries instead of dead-lettering."""
+    store = SqlMetaStore(unmigrated_url)
+    try:
+        for action in (lambda: store.put([meta(ns)]), lambda: store.find(query(ns)), store.services):
+            with pytest.raises(Unavailable, match="no profefe schema yet: run `profefe migrate`"):
+                action()
+    finally:
+        store.close()
