@@ -110,17 +110,21 @@ def _compactor_options(f):
         click.option("--window-retention", envvar="PROFEFE_WINDOW_RETENTION", default="90d", callback=_duration,
                      metavar="DURATION", help="Pre-merged windows older than this are deleted, whole days "
                                              "(also PROFEFE_WINDOW_RETENTION)."),
+        click.option("--orphan-age", envvar="PROFEFE_ORPHAN_AGE", default="1h", callback=_duration,
+                     metavar="DURATION", help="A window blob no window points to is deleted once this old: what "
+                                             "a compactor killed mid-build leaves (also PROFEFE_ORPHAN_AGE)."),
     ]):
         f = opt(f)
     return f
 
 
-def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention):
+def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention, orphan_age):
     from services.compactor.config import CompactorConfig
 
     try:
         return CompactorConfig(interval=interval, grace=grace, raw_retention=raw_retention,
-                               raw_retention_for=raw_retention_for, window_retention=window_retention)
+                               raw_retention_for=raw_retention_for, window_retention=window_retention,
+                               orphan_age=orphan_age)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -511,7 +515,7 @@ def _start_health(build, worker, addr):
 @_compactor_options
 @_health_addr_option
 def compactor_command(database_url, interval, grace, raw_retention, raw_retention_for, window_retention,
-                      health_addr, **kw) -> None:
+                      orphan_age, health_addr, **kw) -> None:
     """Pre-merge every closed hour of every series, then every day of clean hours, and apply retention.
 
     Run several: each window is claimed in PostgreSQL (FOR UPDATE SKIP LOCKED). SIGTERM finishes
@@ -524,7 +528,8 @@ def compactor_command(database_url, interval, grace, raw_retention, raw_retentio
     _daemon_logging()
     cfg = _validated(CompactorRoleConfig(
         s3=_s3_settings(kw), database_url=database_url,
-        compactor=_compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention),
+        compactor=_compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention,
+                                    orphan_age),
     ))
     compactor = wiring.compactor_worker(cfg)
     health = _start_health(wiring.compactor_health, compactor, health_addr)

@@ -88,6 +88,7 @@ class CompactorCollector(Collector):
             ("profefe_compactor_failures", "failures", "Windows or passes that failed"),
             ("profefe_compactor_raw_pruned", "raw_pruned", "Raw profiles deleted by retention"),
             ("profefe_compactor_windows_dropped", "windows_dropped", "Windows deleted by retention"),
+            ("profefe_compactor_orphans_swept", "orphans_swept", "Window blobs no row pointed to, deleted"),
         ):
             yield CounterMetricFamily(name, text, value=getattr(s, attr))
         for name, attr, text in (

@@ -6,7 +6,8 @@ Adapters raise the domain errors of `shared.errors`: `NotFound` for a missing ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ContextManager, Protocol, Sequence, runtime_checkable
+from datetime import datetime
+from typing import Any, ContextManager, Iterator, Protocol, Sequence, runtime_checkable
 
 from shared.model import IngestRecord, Labels, ProfileMeta, ProfileType, Query
 from shared.windows import HourState, Series, Window
@@ -24,6 +25,10 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
+
+    def list(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every key that starts with `prefix` (ending at a `/`), with when it was last written
+        (UTC), in no particular order; a prefix with nothing under it yields nothing."""
 
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""
@@ -121,6 +126,9 @@ class WindowStore(Protocol):
 
     def drop_windows(self, before: int, limit: int = 1000) -> list[str]:
         """Delete windows ending before `before`; their blob keys (the caller deletes the blobs)."""
+
+    def referenced(self, keys: Sequence[str]) -> set[str]:
+        """The keys among `keys` that a window row points to (the others are orphans)."""
 
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""

@@ -96,10 +96,13 @@ class HourState:
     pruned: bool = False
 
 
+WINDOW_PREFIX = "windows/"  # every window blob lives under it, and nothing else does
+
+
 def window_key(series: str, span: int, start: int, nonce: str) -> str:
     """A fresh blob key per build: a new window is written beside the old one, never over it."""
     kind = "hour" if span == HOUR else "day"
-    return f"windows/{series}/{kind}-{start}-{nonce}"
+    return f"{WINDOW_PREFIX}{series}/{kind}-{start}-{nonce}"
 
 
 def read_window(data: bytes, *, max_decompressed: int = pprof.DEFAULT_MAX_DECOMPRESSED) -> pprof.Profile:

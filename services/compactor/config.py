@@ -35,6 +35,9 @@ class CompactorConfig:
     raw_retention_for: tuple[tuple[str, int], ...] = ()  # per-service overrides of raw_retention
     window_retention: int = 90 * 86400  # windows older than this go (whole days)
     batch: int = 200  # windows looked up per query while working through a backlog
+    # A window blob no row points to and older than this is an orphan (its builder died before
+    # switching the row) and is deleted; younger ones may belong to a build still under way.
+    orphan_age: int = 3600
     max_decompressed_bytes: int = 256 << 20  # one raw profile or window, once gunzipped
 
     def __post_init__(self) -> None:
@@ -43,7 +46,7 @@ class CompactorConfig:
         for name in ("grace",):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("raw_retention", "window_retention", "batch", "max_decompressed_bytes"):
+        for name in ("raw_retention", "window_retention", "batch", "max_decompressed_bytes", "orphan_age"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for service, seconds in self.raw_retention_for:

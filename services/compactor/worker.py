@@ -1,5 +1,7 @@
 """The compactor's loop: each pass builds every due hourly window, then every due daily window,
-then applies retention; one log line per pass; `stats` for whoever reports on it.
+then applies retention; about once per `orphan_age` it also deletes orphan window blobs (written
+by a compactor that died before switching the row to them); one log line per pass; `stats` for
+whoever reports on it.
 
 `stop()` is a flag: the window in hand is finished (its claim ends with its row written), then
 `run` returns. A window that fails is logged and left for the next pass; the others go on.
@@ -17,7 +19,7 @@ from services.compactor.compact import Built, Compaction
 from services.compactor.config import CompactorConfig
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
-from shared.windows import HourState
+from shared.windows import WINDOW_PREFIX, HourState
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class CompactorStats:
     failures: int = 0
     raw_pruned: int = 0
     windows_dropped: int = 0
+    orphans_swept: int = 0
     pending: int = 0  # closed hours still to compact after the last pass
     lag_seconds: int = 0  # how far the oldest of them lies behind now
     last_pass_seconds: float = 0.0
@@ -47,6 +50,7 @@ class PassReport:
     failed: int = 0
     raw_pruned: int = 0
     windows_dropped: int = 0
+    orphans_swept: int = 0
     pending: list[HourState] = field(default_factory=list)
 
 
@@ -60,6 +64,7 @@ class Compactor:
         self.build = Compaction(windows, blobs, clock=clock, max_decompressed_bytes=cfg.max_decompressed_bytes)
         self.stats = CompactorStats()
         self._stopping = threading.Event()
+        self._next_sweep = 0.0  # the first pass sweeps: orphans are what a crash leaves behind
 
     def stop(self) -> None:
         self._stopping.set()
@@ -86,6 +91,9 @@ class Compactor:
         self._days(h, report)
         if not self.stopping:
             self._retention(h, report)
+        if not self.stopping and h.now >= self._next_sweep:
+            self._sweep_orphans(h.now, report)
+            self._next_sweep = h.now + self.cfg.orphan_age
         report.pending = self.windows.pending_hours(h.closed_before, h.windows_before, self.cfg.batch)
         self._record(h, report, time.monotonic() - started)
         return report
@@ -155,6 +163,19 @@ class Compactor:
             if len(keys) < self.cfg.batch:
                 break
 
+    def _sweep_orphans(self, now: float, report: PassReport) -> None:
+        cutoff = now - self.cfg.orphan_age
+        old = [key for key, written in self.blobs.list(WINDOW_PREFIX) if written.timestamp() < cutoff]
+        for start in range(0, len(old), self.cfg.batch):
+            if self.stopping:
+                return
+            chunk = old[start:start + self.cfg.batch]
+            kept = self.windows.referenced(chunk)
+            for key in chunk:
+                if key not in kept:
+                    self.blobs.delete(key)
+                    report.orphans_swept += 1
+
     def _record(self, h: plan.Horizon, report: PassReport, seconds: float) -> None:
         st = self.stats
         st.passes += 1
@@ -164,15 +185,16 @@ class Compactor:
         st.failures += report.failed
         st.raw_pruned += report.raw_pruned
         st.windows_dropped += report.windows_dropped
+        st.orphans_swept += report.orphans_swept
         st.pending = len(report.pending)
         st.lag_seconds = plan.lag(h, report.pending)
         st.last_pass_seconds = seconds
         st.last_pass_at = h.now
         log.info(
             "compactor pass: %d hourly (%d were stale), %d daily, %d failed, %d raw pruned, "
-            "%d windows dropped, %s%d pending, lag %ds, %.2fs",
+            "%d windows dropped, %d orphans swept, %s%d pending, lag %ds, %.2fs",
             report.hours, report.rebuilt, report.days, report.failed, report.raw_pruned,
-            report.windows_dropped, "at least " if len(report.pending) >= self.cfg.batch else "",
+            report.windows_dropped, report.orphans_swept, "at least " if len(report.pending) >= self.cfg.batch else "",
             len(report.pending), st.lag_seconds, seconds,
         )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from shared.errors import NotFound, Unavailable
 
@@ -54,6 +55,20 @@ class LocalBlobStore:
             self._path(key).unlink()
         except FileNotFoundError:
             pass
+
+    def list(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        folder = self._path(prefix.rstrip("/"))
+        for dirpath, _dirs, files in os.walk(folder):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue  # a write in progress, or one a crash left; not a blob
+                path = Path(dirpath, name)
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # deleted while we walked
+                key = path.relative_to(self.root).as_posix()
+                yield key, datetime.fromtimestamp(mtime, timezone.utc)
 
     def ping(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):

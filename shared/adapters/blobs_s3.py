@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterator
 
 import certifi
 import urllib3
@@ -81,6 +83,14 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         with self._guard(key):
             self._client.remove_object(self.bucket, key)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        with self._guard(None):
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.is_dir or obj.object_name is None:
+                    continue
+                modified = obj.last_modified or datetime.now(timezone.utc)
+                yield obj.object_name, modified.astimezone(timezone.utc)
 
     def ping(self) -> None:
         with self._guard(None):

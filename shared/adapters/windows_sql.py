@@ -309,6 +309,14 @@ class SqlWindowStore:
             conn.execute(sa.delete(sh).where(sh.c.hour + HOUR <= before, ~left))
         return [r.blob_key for r in rows if r.blob_key]
 
+    def referenced(self, keys: Sequence[str]) -> set[str]:
+        """The keys among `keys` that a window row points to."""
+        found: set[str] = set()
+        with self._guard(), self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(keys)), _CHUNK):
+                found.update(conn.execute(sa.select(windows.c.blob_key).where(windows.c.blob_key.in_(chunk))).scalars())
+        return found
+
     def _guard(self):
         return _unavailable_on_error(self.url)
 

@@ -1,6 +1,8 @@
 """The BlobStore contract."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from shared.errors import NotFound
@@ -53,3 +55,17 @@ def test_keys_are_independent(blob_store, ns):
 
 def test_ping(blob_store):
     blob_store.ping()
+
+
+def test_list_names_every_key_under_a_prefix_with_its_write_time(blob_store, ns):
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    keys = {f"{ns}/a/one", f"{ns}/a/two", f"{ns}/a/deeper/three"}
+    for key in keys | {f"{ns}/b/other", f"{ns}/ab"}:
+        blob_store.put(key, b"x")
+    listed = dict(blob_store.list(f"{ns}/a/"))
+    assert set(listed) == keys
+    after = datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert all(before <= t <= after and t.tzinfo is not None for t in listed.values())
+    blob_store.delete(f"{ns}/a/one")
+    assert set(dict(blob_store.list(f"{ns}/a/"))) == keys - {f"{ns}/a/one"}
+    assert list(blob_store.list(f"{ns}/nothing/")) == []

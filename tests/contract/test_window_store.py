@@ -231,3 +231,15 @@ def test_prune_raw_takes_whole_hours_a_day_at_a_time(meta_store, windows, ns, ho
     assert sorted(windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2)) == sorted(m.id for m in first)
     assert sorted(windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2)) == sorted(m.id for m in second)
     assert windows.prune_raw(day + 3 * DAY, day, service=ns, limit=2) == []
+
+
+def test_referenced_names_the_keys_a_window_points_to(meta_store, windows, ns, hour):
+    s = series_of(ns)
+    meta_store.put([meta(ns, hour)])
+    with windows.claim_hour(s.id, hour) as claim:
+        claim.save(window(s, hour, 1, key=f"windows/{ns}/old"))
+    with windows.claim_hour(s.id, hour) as claim:
+        claim.save(window(s, hour, 1, key=f"windows/{ns}/new"))  # replaces the old one
+    asked = [f"windows/{ns}/old", f"windows/{ns}/new", f"windows/{ns}/never"]
+    assert windows.referenced(asked) == {f"windows/{ns}/new"}
+    assert windows.referenced([]) == set()

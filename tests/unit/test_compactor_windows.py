@@ -7,6 +7,7 @@ windows clean, stale, missing or pruned.
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -276,3 +277,27 @@ def test_a_window_replaced_while_being_read_is_planned_again(deployment, monkeyp
     monkeypatch.setattr(d.ports.blobs, "get", get)
     assert d.merge(DAY0, DAY0 + HOUR - 1) == want
     assert gone
+
+
+def test_an_orphan_window_blob_is_swept_once_old_enough(deployment):
+    """A compactor killed between writing a window's blob and switching the row leaves a blob no
+    row points to; a later pass deletes it once it is `orphan_age` old, and nothing else."""
+    d = deployment(now=DAY0 + DAY, cfg=CompactorConfig(orphan_age=HOUR))
+    for i in range(3):
+        d.post(DAY0 + i * 900, "env=prod")
+    assert d.compactor.run_pass().orphans_swept == 0
+    root = d.ports.blobs.root
+    [live] = [p.relative_to(root).as_posix() for p in (root / "windows").rglob("hour-*")]
+    old, young = "windows/dead/hour-0-aaaa", "windows/dead/hour-0-bbbb"
+    for key in (old, young):
+        d.ports.blobs.put(key, b"half a build")
+    d.now += HOUR  # the next sweep is due
+    for key, age in ((live, 2 * HOUR), (old, 2 * HOUR), (young, 60)):
+        os.utime(root / key, (d.now - age, d.now - age))
+    before = d.merge(DAY0, DAY0 + HOUR - 1)
+    report = d.compactor.run_pass()
+    assert report.orphans_swept == 1 and d.compactor.stats.orphans_swept == 1
+    left = {p.relative_to(root).as_posix() for p in (root / "windows").rglob("hour-*")}
+    assert left == {live, young}
+    assert d.merge(DAY0, DAY0 + HOUR - 1) == before
+    assert d.compactor.run_pass().orphans_swept == 0  # not due again for an hour
