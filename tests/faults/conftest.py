@@ -27,6 +27,12 @@ class Rig:
         self.fixtures = harness.cpu_fixtures()
         self.fixture_stacks = [harness.stack_values(p) for p in self.fixtures]
 
+    def blobs(self):
+        from shared.adapters.blobs_s3 import S3BlobStore
+        from tests.contract.conftest import s3_test_settings
+
+        return S3BlobStore(s3_test_settings(dict(self.stack.s3), f"profefe-{self.stack.name}"))
+
     def check_alive(self) -> None:
         for d in self.stack.daemons:
             assert d.proc.poll() is None, f"{d.role} exited with {d.proc.returncode}:\n{d.log()[-4000:]}"

@@ -337,4 +337,6 @@ def table(rows: list[dict]) -> str:
         lines.append(f"{r['scenario']:<34} {r['acknowledged']:>12} {r['found']:>6} {r['lost']:>5}"
                      f" {r['duplicated']:>10} {r['merge']:>7} {r['retried']:>7}  "
                      + (", ".join(f"{k or 'none'}: {v}" for k, v in r["non_200"].items()) or "-"))
+        if r.get("detail"):
+            lines.append(f"{'':<4}{r['detail']}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from shared.windows import WINDOW_PREFIX
 from tests.faults import harness
 from tests.faults.conftest import ROWS, Rig
 
@@ -69,6 +70,7 @@ def assert_clean(result: harness.Audit) -> None:
 def test_an_indexer_killed_with_sigkill_and_restarted(rig):
     def fault(load):
         load.wait_for(FAULT_AFTER)
+        killed_at.append(load.acknowledged_count())
         victim = rig.indexers.pop(0)
         victim.proc.kill()
         victim.proc.wait()
@@ -78,17 +80,24 @@ def test_an_indexer_killed_with_sigkill_and_restarted(rig):
         rig.stack.wait_ready(again)
         rig.indexers.append(again)
 
-    assert_clean(run(rig, "indexer SIGKILL + restart", "fault-indexer", fault))
+    killed_at: list[int] = []
+    result = run(rig, "indexer SIGKILL + restart", "fault-indexer", fault)
+    ROWS[-1]["detail"] = f"one of two indexers killed after {killed_at[0]} uploads were acknowledged"
+    assert_clean(result)
 
 
 @pytest.mark.parametrize("service", ["kafka", "seaweedfs", "postgres"])
 def test_a_service_stopped_for_ten_seconds(rig, service):
+    outages = []
+
     def fault(load):
         load.wait_for(FAULT_AFTER)
-        outage = harness.Outage(service, OUTAGE_SECONDS).start()
-        outage.join()
+        outages.append(harness.Outage(service, OUTAGE_SECONDS).start())
+        outages[0].join()
 
     result = run(rig, f"{service} stopped {OUTAGE_SECONDS:g} s", f"fault-{service}", fault)
+    o = outages[0]
+    ROWS[-1]["detail"] = f"{service} down for {o.up_at - o.down_at:.1f} s, its restart included"
     if service == "kafka":
         assert result.statuses.get(503, 0) + result.statuses.get(0, 0) > 0, "the ingest API never refused"
     assert_clean(result)
@@ -114,6 +123,12 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
                 "WHERE s.service = :svc AND w.span = :span AND w.blob_key IS NOT NULL"),
                 {"svc": service, "span": span}).scalar_one()
 
+    def orphans() -> set[str]:
+        keys = [key for key, _ in rig.blobs().list(WINDOW_PREFIX)]
+        with engine.connect() as conn:
+            kept = set(conn.execute(sa.text("SELECT blob_key FROM windows WHERE blob_key IS NOT NULL")).scalars())
+        return set(keys) - kept
+
     def fault(load):
         load.wait_for(PROFILES // 2)
         compactor = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2")
@@ -128,7 +143,9 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
         seen["acked_at_kill"] = load.acknowledged_count()
         rig.stack.daemons.remove(compactor)
         load.join()
-        again = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2")
+        seen["orphans_after_kill"] = len(orphans())
+        # Alone now, the new compactor may call any blob no row points to an orphan at once.
+        again = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2", PROFEFE_ORPHAN_AGE="1s")
         # Done when, after every upload was acknowledged, a pass of the new compactor finds
         # nothing pending and the day has its window.
         deadline = time.monotonic() + 300
@@ -138,8 +155,12 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
             time.sleep(0.5)
 
     result = run(rig, "compactor SIGKILL mid-window", service, fault, times=window)
+    left = orphans()
+    ROWS[-1]["detail"] = (f"killed with {seen['at_kill']}/8 hourly windows written; "
+                          f"orphan window blobs: {seen['orphans_after_kill']} after the kill, {len(left)} at the end")
     assert seen["acked_at_kill"] < PROFILES, "the load was over before the kill"
     assert seen["at_kill"] < 8, f"every hour had its window before the kill: {seen}"
+    assert not left, f"window blobs no window points to: {sorted(left)[:5]}"
     assert_clean(result)
 
 
