@@ -271,6 +271,25 @@ def drop_bucket(settings, bucket: str) -> None:
             raise
 
 
+def drop_topics(bootstrap: str, *topics: str) -> None:
+    """Delete test topics: the broker keeps every topic (and its partitions' files) until told,
+    and test runs make a few each."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import UnknownTopicOrPartitionError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="profefe-tests")
+    try:
+        existing = set(admin.list_topics())
+        gone = [t for t in topics if t in existing]
+        if gone:
+            try:
+                admin.delete_topics(gone, timeout_ms=30_000)
+            except UnknownTopicOrPartitionError:
+                pass  # deleted meanwhile
+    finally:
+        admin.close()
+
+
 def sweep_stale_buckets(settings, *, older_than: float = STALE_BUCKET_SECONDS) -> int:
     """Drop the test buckets (`profefe-*`) created more than `older_than` seconds ago: those of
     runs that were killed before their teardown. Recent ones may belong to a run going on now."""

@@ -103,3 +103,7 @@ def queue_factory(request, ns) -> Iterator[QueueFactory]:
     yield make
     for q in made:
         q.close()
+    if request.param == "kafka":
+        from tests.services import drop_topics
+
+        drop_topics(bootstrap, settings.topic, settings.dead_letter_topic)

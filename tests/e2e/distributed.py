@@ -172,10 +172,11 @@ class Stack:
         return codes
 
     def close(self) -> None:
-        from tests.services import drop_bucket
+        from tests.services import drop_bucket, drop_topics
 
         self.stop()
         drop_bucket(self.s3, f"profefe-{self.name}")
+        drop_topics(self.kafka_bootstrap, f"profefe-{self.name}", self.dead_letter_topic)
         if self.db is not None:
             self.db.drop()
             self.db = None

@@ -61,3 +61,20 @@ def test_group_commit_is_stored_by_the_broker(kafka_bootstrap: str) -> None:
     finally:
         admin.delete_topics([topic])
         admin.close()
+
+
+def test_drop_topics_deletes_what_a_test_made_and_ignores_the_rest(kafka_bootstrap: str) -> None:
+    from tests.services import drop_topics
+
+    name = "services-" + uuid.uuid4().hex[:12]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id=name)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+        assert name in admin.list_topics()
+        drop_topics(kafka_bootstrap, name, name + "-never-made")
+        deadline = time.monotonic() + 30
+        while name in admin.list_topics():
+            assert time.monotonic() < deadline, f"{name} still listed"
+            time.sleep(0.2)
+    finally:
+        admin.close()
