@@ -11,6 +11,7 @@ scenarios is printed at the end of the run.
 from __future__ import annotations
 
 import random
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -116,10 +117,10 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
     engine = rig.stack.db.engine
     seen = {}
 
-    def windows(span: int) -> int:
+    def windows(span: int, what: str = "count(*)") -> int:
         with engine.connect() as conn:
             return conn.execute(sa.text(
-                "SELECT count(*) FROM windows w JOIN series s ON s.id = w.series_id "
+                f"SELECT coalesce({what}, 0) FROM windows w JOIN series s ON s.id = w.series_id "
                 "WHERE s.service = :svc AND w.span = :span AND w.blob_key IS NOT NULL"),
                 {"svc": service, "span": span}).scalar_one()
 
@@ -146,13 +147,19 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
         seen["orphans_after_kill"] = len(orphans())
         # Alone now, the new compactor may call any blob no row points to an orphan at once.
         again = rig.stack.start("compactor", PROFEFE_COMPACT_INTERVAL="0.2", PROFEFE_ORPHAN_AGE="1s")
-        # Done when, after every upload was acknowledged, a pass of the new compactor finds
-        # nothing pending and the day has its window.
+        # Done when a pass that began after every acknowledged upload was indexed built nothing
+        # and found nothing pending.
+        acked = load.acknowledged_count()
         deadline = time.monotonic() + 300
-        while not (windows(86400) == 1 and windows(3600) == 8 and _idle(again)):
+        while len(harness.list_ids(rig.query.url, service, window[:2])) < acked:
+            assert time.monotonic() < deadline, "the acknowledged uploads were not all indexed"
+            time.sleep(0.5)
+        passes_before = len(_passes(again))
+        while not (len(_passes(again)) > passes_before + 1 and _idle(again)):
             assert again.proc.poll() is None, again.log()
             assert time.monotonic() < deadline, again.log()[-4000:]
             time.sleep(0.5)
+        seen["daily"] = (windows(86400), windows(86400, "sum(w.profiles)"))
 
     result = run(rig, "compactor SIGKILL mid-window", service, fault, times=window)
     left = orphans()
@@ -161,10 +168,16 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
     assert seen["acked_at_kill"] < PROFILES, "the load was over before the kill"
     assert seen["at_kill"] < 8, f"every hour had its window before the kill: {seen}"
     assert not left, f"window blobs no window points to: {sorted(left)[:5]}"
+    # One clean daily window holds every acknowledged upload: the whole-day merge came from it.
+    assert seen["daily"] == (1, result.acknowledged), seen
     assert_clean(result)
 
 
+def _passes(compactor) -> list[str]:
+    return [line for line in compactor.log().splitlines() if "compactor pass:" in line]
+
+
 def _idle(compactor) -> bool:
-    """The newest pass in the log found nothing pending (and built nothing, so it saw it all)."""
-    passes = [line for line in compactor.log().splitlines() if "compactor pass:" in line]
-    return bool(passes) and "0 hourly" in passes[-1] and " 0 pending" in passes[-1]
+    """The newest pass built nothing and found nothing pending."""
+    passes = _passes(compactor)
+    return bool(passes) and re.search(r"compactor pass: 0 hourly .* 0 daily, .* 0 pending,", passes[-1]) is not None
