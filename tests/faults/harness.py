@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import urlencode
 
+from services.importer import parse_retry_after
 from shared import pprof
 from shared.model import format_time
 from tests.e2e import distributed
@@ -169,11 +170,8 @@ class Load:
             if time.monotonic() > give_up:
                 up.refused = f"no 200 within {GIVE_UP:g}s (last: HTTP {status})"
                 return
-            try:
-                wait = float(headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            time.sleep(min(max(wait, 0.2), RETRY_CAP))
+            wait = parse_retry_after(headers.get("Retry-After"))
+            time.sleep(min(max(1.0 if wait is None else wait, 0.2), RETRY_CAP))
 
 
 # -- the services -------------------------------------------------------------------------------
@@ -256,8 +254,13 @@ class Audit:
                 "non_200": dict(sorted(self.statuses.items())), "seconds": round(self.seconds, 1)}
 
 
+def _range(window: tuple[datetime, datetime]) -> dict[str, str]:
+    """`from` and `to` as the API takes them (UTC, no zone suffix)."""
+    return {"from": format_time(window[0])[:-1], "to": format_time(window[1])[:-1]}
+
+
 def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) -> list[str]:
-    params = {"service": service, "from": format_time(window[0])[:-1], "to": format_time(window[1])[:-1]}
+    params = {"service": service, **_range(window)}
     status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles?{urlencode(params)}")
     if status == 404:
         return []
@@ -268,8 +271,7 @@ def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) ->
 def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple[datetime, datetime],
           fixture_stacks: list[Stacks]) -> Audit:
     acked = {u.id: u for u in load.uploads if u.id}
-    started = time.monotonic()
-    deadline = started + VISIBLE_TIMEOUT
+    deadline = time.monotonic() + VISIBLE_TIMEOUT
     while True:
         listed = list_ids(query_url, service, window)
         if set(acked) <= set(listed) or time.monotonic() > deadline:
@@ -312,8 +314,7 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
 
     per_fixture = Counter(u.body.fixture for u in acked.values())
     want = sum_stacks((fixture_stacks[k], n) for k, n in per_fixture.items())
-    params = {"service": service, "type": "cpu", "from": format_time(window[0])[:-1],
-              "to": format_time(window[1])[:-1]}
+    params = {"service": service, "type": "cpu", **_range(window)}
     status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles/merge?{urlencode(params)}",
                                           timeout=300)
     if status != 200:
@@ -326,7 +327,6 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
             totals_got = [sum(v[i] for v in got.values()) for i in range(2)]
             totals_want = [sum(v[i] for v in want.values()) for i in range(2)]
             result.merge_note = f"merge totals {totals_got}, acknowledged sum {totals_want}"
-    result.seconds = time.monotonic() - started
     return result
 
 

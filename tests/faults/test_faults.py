@@ -38,9 +38,7 @@ def now_window() -> tuple[datetime, datetime, list[int]]:
 
 
 def run(rig: Rig, scenario: str, service: str, fault, *, times=None, rate: float = RATE) -> harness.Audit:
-    start, end, stamps = now_window()
-    if times is not None:
-        start, end, stamps = times
+    start, end, stamps = times if times is not None else now_window()
     bodies = harness.make_bodies(rig.fixtures, stamps)
     load = harness.Load(rig.ingest.url, service, bodies, rate=rate).start()
     began = time.monotonic()
