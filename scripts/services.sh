@@ -162,7 +162,6 @@ cmd_down() {
     done
 }
 
-# Exits 1 when any service is down, so scripts can branch on it.
 # Data piles up across runs (every test makes its own topics and buckets); installs are kept.
 cmd_reset() {
     cmd_down
@@ -172,6 +171,7 @@ cmd_reset() {
     done
 }
 
+# Exits 1 when any service is down, so scripts can branch on it.
 cmd_status() {
     local svc state all_up=0
     for svc in "${SERVICES[@]}"; do

@@ -16,14 +16,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from google.protobuf.message import DecodeError
 
 from shared import pprof
 from shared.model import Labels, ProfileType
 
 HOUR = 3600
 DAY = 24 * HOUR
-SPANS = (HOUR, DAY)
 
 
 def series_id(service: str, ptype: ProfileType, labels: Labels, signature: str) -> str:
@@ -80,11 +78,6 @@ class Window:
     size: int
     built_at: int
 
-    @property
-    def end(self) -> int:
-        """The last second the window covers (windows are inclusive at both ends, like queries)."""
-        return self.start + self.span - 1
-
 
 @dataclass(frozen=True)
 class HourState:
@@ -109,7 +102,4 @@ def read_window(data: bytes, *, max_decompressed: int = pprof.DEFAULT_MAX_DECOMP
     """A window's profile. Windows are written by the compactor's Merger from profiles checked at
     ingest, so reading one back skips the per-sample checks of `pprof.parse`: they cost a
     quarter of a week's merge. Size limits still hold; damaged bytes are still MalformedProfile."""
-    try:
-        return pprof.Profile.FromString(pprof.decompress(data, max_decompressed=max_decompressed))
-    except DecodeError as exc:
-        raise pprof.MalformedProfile(f"window protobuf: {exc}") from None
+    return pprof.parse_unchecked(data, max_decompressed=max_decompressed, what="window protobuf")

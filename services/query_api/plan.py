@@ -74,8 +74,9 @@ def _cover(windows: WindowStore, series: list[Series], hours: range, days: range
     covered: dict[str, set[int]] = {sid: set() for sid in ids}
     if days:
         for w in windows.windows(ids, DAY, days[0], days[-1]):
-            day_versions = [st.version for h, st in states[w.series_id].items() if w.start <= h < w.start + DAY]
-            if w.built_from == sum(day_versions):
+            hours_of = states[w.series_id]
+            day_version = sum(st.version for h in range(w.start, w.start + DAY, HOUR) if (st := hours_of.get(h)))
+            if w.built_from == day_version:
                 chosen.append(w)
                 covered[w.series_id].update(range(w.start, w.start + DAY, HOUR))
     partly: dict[str, set[int]] = {sid: set() for sid in ids}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TypeVar
 
@@ -19,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from shared.errors import Unavailable
 from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
-from shared.windows import HOUR, Series, floor_to
+from shared.windows import HOUR, Series, epoch, floor_to, from_epoch
 
 metadata = sa.MetaData()
 
@@ -116,9 +115,16 @@ class SqlMetaStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
-        insert = _insert_ignore(self.engine)  # built once: SQLAlchemy then reuses their compiled form
+        # Built once: SQLAlchemy then reuses their compiled form on every put.
+        insert = _insert_ignore(self.engine)
         self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)
         self._insert_labels = insert(profile_labels, ("profile_id", "position"))
+        self._insert_series = insert(series, ("id",))
+        bump = _upsert(self.engine)(series_hours)
+        self._bump_hour = bump.on_conflict_do_update(
+            index_elements=["series_id", "hour"],
+            set_={"version": series_hours.c.version + bump.excluded.version},
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -136,8 +142,8 @@ class SqlMetaStore:
                 "id": m.id,
                 "service": m.service,
                 "type": m.type.value,
-                "created_at": _epoch(m.created_at),
-                "received_at": _epoch(m.received_at),
+                "created_at": epoch(m.created_at),
+                "received_at": epoch(m.received_at),
                 "size": m.size,
                 "signature": m.signature,
                 "series_id": in_series[m.id].id if m.id in in_series else None,
@@ -160,17 +166,15 @@ class SqlMetaStore:
             ]
             for chunk in _chunks(label_rows, _CHUNK // 4):
                 conn.execute(self._insert_labels, chunk)
-            self._bump_hours(conn, [(in_series[m.id], _epoch(m.created_at)) for m in fresh if m.id in in_series])
+            self._bump_hours(conn, [(in_series[m.id], epoch(m.created_at)) for m in fresh if m.id in in_series])
 
-    @staticmethod
-    def _bump_hours(conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
+    def _bump_hours(self, conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
         """Record each new profile's series and add one to its (series, hour) counter.
 
         Rows are upserted in key order so two concurrent puts lock them in the same order.
         """
         if not placed:
             return
-        insert = _insert_ignore(conn)
         known = {s.id: s for s, _ in placed}
         series_rows = [
             {"id": s.id, "service": s.service, "type": s.type.value, "signature": s.signature,
@@ -178,23 +182,18 @@ class SqlMetaStore:
             for s in sorted(known.values(), key=lambda s: s.id)
         ]
         for chunk in _chunks(series_rows, _CHUNK // 8):
-            conn.execute(insert(series, ("id",)), chunk)
+            conn.execute(self._insert_series, chunk)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
         hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
         for chunk in _chunks(hour_rows, _CHUNK // 4):
-            stmt = _upsert(conn)(series_hours)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["series_id", "hour"],
-                set_={"version": series_hours.c.version + stmt.excluded.version},
-            )
-            conn.execute(stmt, chunk)
+            conn.execute(self._bump_hour, chunk)
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
         cond = [
             p.c.service == query.service,
-            p.c.created_at >= _epoch(query.start),
-            p.c.created_at <= _epoch(query.end),
+            p.c.created_at >= epoch(query.start),
+            p.c.created_at <= epoch(query.end),
         ]
         if query.type is not None:
             cond.append(p.c.type == query.type.value)
@@ -253,8 +252,8 @@ class SqlMetaStore:
                 service=r.service,
                 type=ProfileType(r.type),
                 labels=Labels(tuple(labels.get(r.id, ()))),
-                created_at=_from_epoch(r.created_at),
-                received_at=_from_epoch(r.received_at),
+                created_at=from_epoch(r.created_at),
+                received_at=from_epoch(r.received_at),
                 size=r.size,
                 signature=r.signature,
             )
@@ -300,12 +299,7 @@ def _schema_missing(exc: BaseException | None) -> bool:
 
 def _insert_ignore(conn: sa.Connection | Engine):
     """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
+    insert = _upsert(conn)
 
     def build(table: sa.Table, keys: tuple[str, ...]):
         return insert(table).on_conflict_do_nothing(index_elements=list(keys))
@@ -313,7 +307,7 @@ def _insert_ignore(conn: sa.Connection | Engine):
     return build
 
 
-def _upsert(conn: sa.Connection):
+def _upsert(conn: sa.Connection | Engine):
     """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -322,14 +316,6 @@ def _upsert(conn: sa.Connection):
     else:
         raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
     return insert
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def _chunks(items: Sequence[T] | Iterable[T], size: int) -> Iterator[list[T]]:

@@ -8,7 +8,7 @@ is imported from here.
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 from shared.pprof.info import is_empty, period_type, sample_types, signature, time_nanos, totals
 from shared.pprof.merge import Merger, merge
-from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, decompress, parse
+from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, decompress, parse, parse_unchecked
 from shared.pprof.profile_pb2 import Profile
 from shared.pprof.text import to_text
 from shared.pprof.validate import check_valid
@@ -27,6 +27,7 @@ __all__ = [
     "is_empty",
     "merge",
     "parse",
+    "parse_unchecked",
     "period_type",
     "sample_types",
     "signature",

@@ -26,16 +26,28 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     raw = _decompressed(data, max_decompressed)
     if not raw:
         raise MalformedProfile("empty")
-    profile = Profile()
-    try:
-        profile.ParseFromString(raw)
-    except DecodeError as exc:
-        raise MalformedProfile(f"protobuf: {exc}") from None
+    profile = _decode(raw, "protobuf")
     # The checks read the profile as columns of its encoding. The input's own bytes may repeat
     # a field or carry unknown ones that a column view would count, so the columns come from the
     # canonical encoding of the profile without unknown fields, which is what merge reads too.
     profile.DiscardUnknownFields()
     check_valid(profile)
+    return profile
+
+
+def parse_unchecked(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+                    what: str = "protobuf") -> Profile:
+    """Decode without the validity checks, for bytes this system wrote from checked profiles.
+    Size limits still hold; undecodable bytes are MalformedProfile ("<what>: <reason>")."""
+    return _decode(_decompressed(data, max_decompressed), what)
+
+
+def _decode(raw: bytes | bytearray, what: str) -> Profile:
+    profile = Profile()
+    try:
+        profile.ParseFromString(raw)
+    except DecodeError as exc:
+        raise MalformedProfile(f"{what}: {exc}") from None
     return profile
 
 
