@@ -162,7 +162,6 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
           max_service_chars, max_merge_profiles, threads, workers, compact_interval, merge_windows,
           **retention) -> None:
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
-    import logging
     from pathlib import Path
 
     from services import runner, wiring
@@ -170,10 +169,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     from services.ingest_api.config import IngestConfig
     from services.query_api.config import QueryConfig
 
-    from services.observe import configure_logging
-
-    configure_logging(_log_format())
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _daemon_logging()
     auth = _auth_config(retention)
     read_timeout = retention.pop("read_timeout")
     cfg = ServeConfig(
@@ -195,7 +191,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     compaction = _compactor_config(compact_interval, **retention)
 
     def run(worker: int, sock=None) -> int:
-        ports = wiring.open_embedded(cfg)
+        ports = wiring.open_embedded(cfg, prepare=workers == 1)
         compactor = thread = None
         try:
             from services.metrics import Metrics
@@ -227,7 +223,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     else:
         from services import prefork
 
-        wiring.open_embedded(cfg).close()  # migrate once, before the workers open the database
+        wiring.prepare_embedded(cfg)  # migrate once, before the workers open the database
         try:
             sock = prefork.listen(cfg.addr.host, cfg.addr.port)
         except OSError as exc:

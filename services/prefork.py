@@ -3,8 +3,9 @@ only waits, passing SIGTERM/SIGINT on to them.
 
 Python runs one thread of bytecode at a time, so one process parses and validates uploads on one
 core; workers that share the socket (the kernel hands each connection to one of them) use every
-core. The parent forks before it opens anything (no database, no threads), and each worker builds
-its own app after the fork: threads and database connections do not survive a fork.
+core. Before it forks, the parent only brings the schema up to date (closing that connection) and
+starts no threads; each worker opens the database and builds its own app after the fork: threads
+and database connections do not survive a fork.
 """
 from __future__ import annotations
 

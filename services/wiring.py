@@ -62,10 +62,16 @@ class EmbeddedPorts:
         self.meta.close()
 
 
-def open_embedded(cfg: ServeConfig) -> EmbeddedPorts:
-    """Create the data folder, bring the SQLite schema up to date, open the adapters."""
+def prepare_embedded(cfg: ServeConfig) -> None:
+    """Create the data folder and bring the SQLite schema up to date."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(cfg.database_url)
+
+
+def open_embedded(cfg: ServeConfig, *, prepare: bool = True) -> EmbeddedPorts:
+    """Open the adapters; first `prepare_embedded`, unless the caller did that already."""
+    if prepare:
+        prepare_embedded(cfg)
     return EmbeddedPorts(blobs=LocalBlobStore(cfg.blob_dir), meta=SqlMetaStore(cfg.database_url),
                          windows=SqlWindowStore(cfg.database_url))
 

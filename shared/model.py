@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -133,6 +134,11 @@ class Labels:
 
     def __str__(self) -> str:
         return ",".join(f"{lb.key}={lb.value}" for lb in self.items)
+
+
+def has_control(text: str) -> bool:
+    """A control character (Unicode Cc): nothing stored holds one, and PostgreSQL refuses a NUL."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 _HEX = "0123456789abcdefABCDEF"

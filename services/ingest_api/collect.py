@@ -17,6 +17,7 @@ from shared.model import (
     ProfileType,
     contradicting_type,
     from_unix,
+    has_control,
     new_id,
     parse_time,
     utc_seconds,
@@ -85,16 +86,12 @@ def parse_service(raw: str | None, cfg: IngestConfig) -> str:
     return service
 
 
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
-
-
 def parse_labels(raw: str | None, cfg: IngestConfig) -> Labels:
     labels = Labels.parse(raw)
     if len(labels) > cfg.max_labels:
         raise BadRequest(f"bad request: more than {cfg.max_labels} labels")
     for lb in labels:
-        if _has_control(lb.key) or _has_control(lb.value):
+        if has_control(lb.key) or has_control(lb.value):
             # A NUL would pass here and then fail in PostgreSQL, after the agent was told 200.
             raise BadRequest('bad request: "labels" contain control characters')
         if len(lb.key) > cfg.max_label_key_chars:

@@ -5,7 +5,6 @@ is read, so memory holds the running result and one input, never all of them.
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -13,7 +12,7 @@ from services.query_api import plan
 from services.query_api.config import QueryConfig
 from shared import pprof
 from shared.errors import BadRequest, NotFound, Unavailable
-from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, is_id, parse_time
+from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, has_control, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
 from shared.windows import read_window
 
@@ -36,7 +35,7 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     service = (params.get("service") or "").strip()
     if not service:
         raise BadRequest('bad request: missing "service"')
-    if _has_control(service):
+    if has_control(service):
         raise BadRequest('bad request: "service" contains control characters')
     raw_type = (params.get("type") or "").strip()
     ptype = None
@@ -50,7 +49,7 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     labels = Labels.parse(params.get("labels"))
     if len(labels) > MAX_QUERY_LABELS:
         raise BadRequest(f"bad request: more than {MAX_QUERY_LABELS} labels")
-    if any(_has_control(lb.key) or _has_control(lb.value) for lb in labels):
+    if any(has_control(lb.key) or has_control(lb.value) for lb in labels):
         raise BadRequest('bad request: "labels" contain control characters')
     window = []
     for name in ("from", "to"):
@@ -62,11 +61,6 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     if params.get("limit") is not None:
         limit = _positive_int("limit", params["limit"])
     return Query(service=service, type=ptype, labels=labels, start=window[0], end=window[1], limit=limit)
-
-
-def _has_control(text: str) -> bool:
-    # Nothing stored holds one, and PostgreSQL refuses a NUL in text outright.
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def _positive_int(name: str, raw: str) -> int:
