@@ -12,9 +12,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from flask import Flask, request
+if TYPE_CHECKING:  # the CLI reads AuthConfig's module for its flags; Flask loads with an app
+    from flask import Flask
 
 API_PREFIX = "/api/0/"
 OPEN_PATHS = frozenset({"/api/0/version", "/api/0/openapi.json"})
@@ -108,6 +109,8 @@ def check(method: str, path: str, authorization: str | None, cfg: AuthConfig) ->
 def protect(app: Flask, cfg: AuthConfig) -> Flask:
     """Check every request to `app` before its route runs; nothing is added when auth is off.
     Call it after the request logging is installed, so a refusal is logged and counted too."""
+    from flask import request
+
     if not cfg.enabled:
         return app
 

@@ -3,7 +3,21 @@ from __future__ import annotations
 
 import click
 
+from services import runner
+from services.compactor.config import CompactorConfig, format_duration
+from services.config import (
+    DEFAULT_ADDR,
+    DEFAULT_QUERY_ADDR,
+    IngestApiConfig,
+    MigrateConfig,
+    QueryApiConfig,
+    ServeConfig,
+)
 from services.importer import DEFAULT_URL, PROFILE_TYPES, run_import
+from services.indexer.config import IndexerConfig
+from services.ingest_api.config import IngestConfig
+from services.prefork import MAX_WORKERS
+from services.query_api.config import QueryConfig
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,7 +73,7 @@ def _service_durations(_ctx, _param, values):
 
 
 _read_timeout_option = click.option(
-    "--read-timeout", envvar="PROFEFE_READ_TIMEOUT", default=30.0, type=click.FloatRange(0.5, 3600),
+    "--read-timeout", envvar="PROFEFE_READ_TIMEOUT", default=runner.READ_TIMEOUT, type=click.FloatRange(0.5, 3600),
     help="Seconds a client may take to send one whole request; the connection is closed after "
          "(also PROFEFE_READ_TIMEOUT).")
 
@@ -99,18 +113,20 @@ def _auth_config(kw: dict):
 def _compactor_options(f):
     """Window and retention settings, shared by `serve` (its compactor thread) and `compactor`."""
     for opt in reversed([
-        click.option("--grace", envvar="PROFEFE_GRACE", default="5m", callback=_duration, metavar="DURATION",
+        click.option("--grace", envvar="PROFEFE_GRACE", default=format_duration(CompactorConfig.grace), callback=_duration, metavar="DURATION",
                      help="An hour is compacted this long after it ends (also PROFEFE_GRACE)."),
-        click.option("--raw-retention", envvar="PROFEFE_RAW_RETENTION", default="7d", callback=_duration,
+        click.option("--raw-retention", envvar="PROFEFE_RAW_RETENTION",
+                     default=format_duration(CompactorConfig.raw_retention), callback=_duration,
                      metavar="DURATION", help="Raw profiles older than this are deleted once their hour is "
                                              "compacted (also PROFEFE_RAW_RETENTION)."),
         click.option("--raw-retention-for", envvar="PROFEFE_RAW_RETENTION_FOR", multiple=True,
                      callback=_service_durations, metavar="SERVICE=DURATION",
                      help="Per-service raw retention; repeatable (also PROFEFE_RAW_RETENTION_FOR, space-separated)."),
-        click.option("--window-retention", envvar="PROFEFE_WINDOW_RETENTION", default="90d", callback=_duration,
+        click.option("--window-retention", envvar="PROFEFE_WINDOW_RETENTION",
+                     default=format_duration(CompactorConfig.window_retention), callback=_duration,
                      metavar="DURATION", help="Pre-merged windows older than this are deleted, whole days "
                                              "(also PROFEFE_WINDOW_RETENTION)."),
-        click.option("--orphan-age", envvar="PROFEFE_ORPHAN_AGE", default="1h", callback=_duration,
+        click.option("--orphan-age", envvar="PROFEFE_ORPHAN_AGE", default=format_duration(CompactorConfig.orphan_age), callback=_duration,
                      metavar="DURATION", help="A window blob no window points to is deleted once this old: what "
                                              "a compactor killed mid-build leaves (also PROFEFE_ORPHAN_AGE)."),
     ]):
@@ -119,8 +135,6 @@ def _compactor_options(f):
 
 
 def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_retention, orphan_age):
-    from services.compactor.config import CompactorConfig
-
     try:
         return CompactorConfig(interval=interval, grace=grace, raw_retention=raw_retention,
                                raw_retention_for=raw_retention_for, window_retention=window_retention,
@@ -130,28 +144,28 @@ def _compactor_config(interval, grace, raw_retention, raw_retention_for, window_
 
 
 @main.command("serve", context_settings={"show_default": True})
-@click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10100", callback=_address,
+@click.option("--addr", envvar="PROFEFE_ADDR", default=DEFAULT_ADDR, callback=_address,
               metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
 @click.option("--data-dir", envvar="PROFEFE_DATA_DIR", default="./data", metavar="DIR",
               type=click.Path(file_okay=False), help="SQLite file and blob folder live here (also PROFEFE_DATA_DIR).")
-@click.option("--max-body-bytes", envvar="PROFEFE_MAX_BODY_BYTES", default=8 << 20, type=click.IntRange(1),
+@click.option("--max-body-bytes", envvar="PROFEFE_MAX_BODY_BYTES", default=IngestConfig.max_body_bytes, type=click.IntRange(1),
               help="Largest upload accepted, as sent; 413 above (also PROFEFE_MAX_BODY_BYTES).")
-@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=64 << 20,
+@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=IngestConfig.max_decompressed_bytes,
               type=click.IntRange(1), help="Largest pprof once gunzipped; 413 above (also PROFEFE_MAX_DECOMPRESSED_BYTES).")
-@click.option("--max-labels", envvar="PROFEFE_MAX_LABELS", default=64, type=click.IntRange(1),
+@click.option("--max-labels", envvar="PROFEFE_MAX_LABELS", default=IngestConfig.max_labels, type=click.IntRange(1),
               help="Most labels on one profile; 400 above (also PROFEFE_MAX_LABELS).")
-@click.option("--max-label-chars", envvar="PROFEFE_MAX_LABEL_CHARS", default=1024, type=click.IntRange(1),
+@click.option("--max-label-chars", envvar="PROFEFE_MAX_LABEL_CHARS", default=IngestConfig.max_label_value_chars, type=click.IntRange(1),
               help="Longest label value (keys: a quarter of it, at least 1); 400 above (also PROFEFE_MAX_LABEL_CHARS).")
-@click.option("--max-service-chars", envvar="PROFEFE_MAX_SERVICE_CHARS", default=128, type=click.IntRange(1),
+@click.option("--max-service-chars", envvar="PROFEFE_MAX_SERVICE_CHARS", default=IngestConfig.max_service_chars, type=click.IntRange(1),
               help="Longest service name; 400 above (also PROFEFE_MAX_SERVICE_CHARS).")
-@click.option("--max-merge-profiles", envvar="PROFEFE_MAX_MERGE_PROFILES", default=10_000, type=click.IntRange(1),
+@click.option("--max-merge-profiles", envvar="PROFEFE_MAX_MERGE_PROFILES", default=QueryConfig.max_merge_profiles, type=click.IntRange(1),
               help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
-@click.option("--threads", envvar="PROFEFE_THREADS", default=8, type=click.IntRange(1, 256),
+@click.option("--threads", envvar="PROFEFE_THREADS", default=ServeConfig.threads, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
-@click.option("--workers", envvar="PROFEFE_WORKERS", default=1, type=click.IntRange(1, 64),
+@click.option("--workers", envvar="PROFEFE_WORKERS", default=1, type=click.IntRange(1, MAX_WORKERS),
               help="Processes sharing the listening socket, one core each; the compactor runs in the "
                    "first (also PROFEFE_WORKERS).")
-@click.option("--compact-interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
+@click.option("--compact-interval", envvar="PROFEFE_COMPACT_INTERVAL", default=CompactorConfig.interval, type=click.FloatRange(0),
               help="Seconds between compactor passes; 0 runs no compactor (also PROFEFE_COMPACT_INTERVAL).")
 @click.option("--merge-windows/--no-merge-windows", envvar="PROFEFE_MERGE_WINDOWS", default=True,
               help="Merge whole clean hours and days from pre-merged windows (also PROFEFE_MERGE_WINDOWS=0|1).")
@@ -164,10 +178,7 @@ def serve(addr, data_dir, max_body_bytes, max_decompressed_bytes, max_labels, ma
     """The embedded collector: ingest and query API in one process, SQLite + a blob folder, no servers."""
     from pathlib import Path
 
-    from services import runner, wiring
-    from services.config import ServeConfig
-    from services.ingest_api.config import IngestConfig
-    from services.query_api.config import QueryConfig
+    from services import wiring
 
     _daemon_logging()
     auth = _auth_config(retention)
@@ -300,7 +311,7 @@ _database_option = click.option(
     "--database-url", envvar="PROFEFE_DATABASE_URL", default="", metavar="URL",
     help="PostgreSQL, as postgresql+psycopg://user:pass@host:port/db (also PROFEFE_DATABASE_URL).")
 _body_option = click.option(
-    "--max-body-bytes", envvar="PROFEFE_MAX_BODY_BYTES", default=8 << 20, type=click.IntRange(1),
+    "--max-body-bytes", envvar="PROFEFE_MAX_BODY_BYTES", default=IngestConfig.max_body_bytes, type=click.IntRange(1),
     help="Largest upload accepted, as sent; sizes the Kafka messages too (also PROFEFE_MAX_BODY_BYTES).")
 
 
@@ -356,32 +367,30 @@ def _daemon_logging() -> None:
 
 
 @main.command("ingest-api", context_settings={"show_default": True})
-@click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10100", callback=_address,
+@click.option("--addr", envvar="PROFEFE_ADDR", default=DEFAULT_ADDR, callback=_address,
               metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
 @_kafka_options
 @_body_option
-@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=64 << 20,
+@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=IngestConfig.max_decompressed_bytes,
               type=click.IntRange(1), help="Largest pprof once gunzipped; 413 above (also PROFEFE_MAX_DECOMPRESSED_BYTES).")
-@click.option("--max-labels", envvar="PROFEFE_MAX_LABELS", default=64, type=click.IntRange(1),
+@click.option("--max-labels", envvar="PROFEFE_MAX_LABELS", default=IngestConfig.max_labels, type=click.IntRange(1),
               help="Most labels on one profile (also PROFEFE_MAX_LABELS).")
-@click.option("--max-label-key-chars", envvar="PROFEFE_MAX_LABEL_KEY_CHARS", default=256, type=click.IntRange(1),
+@click.option("--max-label-key-chars", envvar="PROFEFE_MAX_LABEL_KEY_CHARS", default=IngestConfig.max_label_key_chars, type=click.IntRange(1),
               help="Longest label key (also PROFEFE_MAX_LABEL_KEY_CHARS).")
-@click.option("--max-label-value-chars", envvar="PROFEFE_MAX_LABEL_VALUE_CHARS", default=1024,
+@click.option("--max-label-value-chars", envvar="PROFEFE_MAX_LABEL_VALUE_CHARS", default=IngestConfig.max_label_value_chars,
               type=click.IntRange(1), help="Longest label value (also PROFEFE_MAX_LABEL_VALUE_CHARS).")
-@click.option("--max-service-chars", envvar="PROFEFE_MAX_SERVICE_CHARS", default=128, type=click.IntRange(1),
+@click.option("--max-service-chars", envvar="PROFEFE_MAX_SERVICE_CHARS", default=IngestConfig.max_service_chars, type=click.IntRange(1),
               help="Longest service name (also PROFEFE_MAX_SERVICE_CHARS).")
-@click.option("--publish-timeout", envvar="PROFEFE_PUBLISH_TIMEOUT", default=10.0, type=click.FloatRange(0.1, 120),
+@click.option("--publish-timeout", envvar="PROFEFE_PUBLISH_TIMEOUT", default=IngestConfig.publish_timeout, type=click.FloatRange(0.1, 120),
               help="Seconds to wait for Kafka's acknowledgement before answering 503 (also PROFEFE_PUBLISH_TIMEOUT).")
-@click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
+@click.option("--threads", envvar="PROFEFE_THREADS", default=IngestApiConfig.threads, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
 @_auth_options("ingest")
 @_read_timeout_option
 def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_label_key_chars,
                max_label_value_chars, max_service_chars, publish_timeout, threads, **kw) -> None:
     """Validate uploads and publish them to Kafka; 200 once Kafka acknowledged (acks=all)."""
-    from services import runner, wiring
-    from services.config import IngestApiConfig
-    from services.ingest_api.config import IngestConfig
+    from services import wiring
 
     _daemon_logging()
     read_timeout = kw.pop("read_timeout")
@@ -412,23 +421,21 @@ def ingest_api(addr, max_body_bytes, max_decompressed_bytes, max_labels, max_lab
 
 
 @main.command("query-api", context_settings={"show_default": True})
-@click.option("--addr", envvar="PROFEFE_ADDR", default="127.0.0.1:10101", callback=_address,
+@click.option("--addr", envvar="PROFEFE_ADDR", default=DEFAULT_QUERY_ADDR, callback=_address,
               metavar="HOST:PORT", help="Where to listen (also PROFEFE_ADDR).")
 @_database_option
 @_s3_options
-@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=64 << 20,
+@click.option("--max-decompressed-bytes", envvar="PROFEFE_MAX_DECOMPRESSED_BYTES", default=QueryConfig.max_decompressed_bytes,
               type=click.IntRange(1), help="Largest stored pprof once gunzipped (also PROFEFE_MAX_DECOMPRESSED_BYTES).")
-@click.option("--max-merge-profiles", envvar="PROFEFE_MAX_MERGE_PROFILES", default=10_000, type=click.IntRange(1),
+@click.option("--max-merge-profiles", envvar="PROFEFE_MAX_MERGE_PROFILES", default=QueryConfig.max_merge_profiles, type=click.IntRange(1),
               help="Most stored profiles one merge reads (also PROFEFE_MAX_MERGE_PROFILES).")
-@click.option("--threads", envvar="PROFEFE_THREADS", default=16, type=click.IntRange(1, 256),
+@click.option("--threads", envvar="PROFEFE_THREADS", default=QueryApiConfig.threads, type=click.IntRange(1, 256),
               help="HTTP worker threads (also PROFEFE_THREADS).")
 @_auth_options("read")
 @_read_timeout_option
 def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, threads, **kw) -> None:
     """Find, download and merge profiles from PostgreSQL and S3."""
-    from services import runner, wiring
-    from services.config import QueryApiConfig
-    from services.query_api.config import QueryConfig
+    from services import wiring
 
     _daemon_logging()
     read_timeout = kw.pop("read_timeout")
@@ -455,7 +462,7 @@ def query_api(addr, database_url, max_decompressed_bytes, max_merge_profiles, th
 @_s3_options
 @_database_option
 @_body_option
-@click.option("--batch-size", envvar="PROFEFE_BATCH_SIZE", default=200, type=click.IntRange(1, 10_000),
+@click.option("--batch-size", envvar="PROFEFE_BATCH_SIZE", default=IndexerConfig.batch_size, type=click.IntRange(1, 10_000),
               help="Records stored and committed together (also PROFEFE_BATCH_SIZE).")
 @click.option("--health-file", envvar="PROFEFE_HEALTH_FILE", default=None, type=click.Path(dir_okay=False),
               help="Touched after every loop, for a liveness probe (also PROFEFE_HEALTH_FILE).")
@@ -470,7 +477,6 @@ def indexer(database_url, max_body_bytes, batch_size, health_file, health_addr, 
 
     from services import wiring
     from services.config import IndexerRoleConfig
-    from services.indexer.config import IndexerConfig
     from services.runner import run_until_signalled
 
     _daemon_logging()
@@ -506,7 +512,7 @@ def _start_health(build, worker, addr):
 @main.command("compactor", context_settings={"show_default": True})
 @_s3_options
 @_database_option
-@click.option("--interval", envvar="PROFEFE_COMPACT_INTERVAL", default=60.0, type=click.FloatRange(0),
+@click.option("--interval", envvar="PROFEFE_COMPACT_INTERVAL", default=CompactorConfig.interval, type=click.FloatRange(0),
               help="Seconds between passes (also PROFEFE_COMPACT_INTERVAL).")
 @_compactor_options
 @_health_addr_option
@@ -543,14 +549,13 @@ def compactor_command(database_url, interval, grace, raw_retention, raw_retentio
 @_s3_options
 @_database_option
 @_body_option
-@click.option("--partitions", envvar="PROFEFE_KAFKA_PARTITIONS", default=6, type=click.IntRange(1, 1000),
+@click.option("--partitions", envvar="PROFEFE_KAFKA_PARTITIONS", default=MigrateConfig.partitions, type=click.IntRange(1, 1000),
               help="Partitions of a new topic: the most indexers that can share the work (also PROFEFE_KAFKA_PARTITIONS).")
-@click.option("--replication", envvar="PROFEFE_KAFKA_REPLICATION", default=1, type=click.IntRange(1, 16),
+@click.option("--replication", envvar="PROFEFE_KAFKA_REPLICATION", default=MigrateConfig.replication, type=click.IntRange(1, 16),
               help="Replicas of each partition of a new topic (also PROFEFE_KAFKA_REPLICATION).")
 def migrate_command(database_url, max_body_bytes, partitions, replication, **kw) -> None:
     """Create the Kafka topics, the S3 bucket and the database schema; what exists is left alone."""
     from services import wiring
-    from services.config import MigrateConfig
     from shared.errors import Unavailable
 
     _daemon_logging()

@@ -19,6 +19,14 @@ def parse_duration(raw: str) -> int:
     return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
+def format_duration(seconds: int) -> str:
+    """The shortest of `90s`, `15m`, `36h` or `7d` that `parse_duration` reads back as `seconds`."""
+    for unit in "dhm":
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
 def parse_service_duration(raw: str) -> tuple[str, int]:
     """`service=duration`, as in `--raw-retention-for checkout=2d`."""
     service, sep, duration = raw.partition("=")
