@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import TESTDATA, BenchError, machine, write_result  # noqa: E402
+from tests.e2e.embedded import free_port, profefe_command  # noqa: E402
 
 LABEL_SETS = ["env=prod,zone=a", "env=prod,zone=b", "env=canary"]
 SERVICE = "checkout"
@@ -86,20 +87,12 @@ def compact(data_dir: Path, now: int) -> dict:
         ports.close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def merge_case(data_dir: Path, start: int, end: int, windows: bool, log: Path) -> dict:
     """One fresh `profefe serve` (compactor off), one merge, its time and the process's peak RSS."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
     env["PROFEFE_MERGE_WINDOWS"] = "1" if windows else "0"
-    cmd = [str(Path(sys.executable).with_name("profefe")), "serve", "--addr", f"127.0.0.1:{port}",
+    cmd = [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}",
            "--data-dir", str(data_dir), "--compact-interval", "0", "--max-merge-profiles", "100000"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -2,7 +2,7 @@
 bytes and small gzip bombs, each refused with the library's typed errors or parsed into
 something that merges, renders and writes back identically. Anything else is a failure.
 
-The short run of the same target is `tests/unit/pprof/test_pprof_fuzz.py` in `make test`; this
+The short run of the same target is `tests/unit/test_fuzz_parse.py` in `make test`; this
 one is for a machine with minutes to spare:
 
     .venv/bin/python bench/fuzz_parse.py --examples 20000

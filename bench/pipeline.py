@@ -116,19 +116,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def stack_from_env() -> Stack:
-    env = os.environ
-    need = ["PROFEFE_TEST_KAFKA_BOOTSTRAP", "PROFEFE_TEST_S3_ENDPOINT", "PROFEFE_TEST_DATABASE_URL"]
-    missing = [n for n in need if not env.get(n)]
-    if missing:
-        raise BenchError(f"{', '.join(missing)} not set: run `scripts/services.sh up` and "
-                         "`eval \"$(scripts/services.sh env)\"` first")
-    s3 = {"endpoint": env["PROFEFE_TEST_S3_ENDPOINT"], "access_key": env.get("PROFEFE_TEST_S3_ACCESS_KEY", ""),
-          "secret_key": env.get("PROFEFE_TEST_S3_SECRET_KEY", ""),
-          "secure": env.get("PROFEFE_TEST_S3_SECURE", "0") in ("1", "true"),
-          "region": env.get("PROFEFE_TEST_S3_REGION", "")}
+    """A Stack over the services the PROFEFE_TEST_* variables name (tests/services.py reads them)."""
+    from tests.services import (
+        ServiceConfigError,
+        kafka_bootstrap_from_env,
+        postgres_url_from_env,
+        s3_settings_from_env,
+    )
+
+    try:
+        kafka, s3, pg = kafka_bootstrap_from_env(), s3_settings_from_env(), postgres_url_from_env()
+    except ServiceConfigError as exc:
+        raise BenchError(str(exc)) from None
+    if kafka is None or s3 is None or pg is None:
+        raise BenchError("PROFEFE_TEST_KAFKA_BOOTSTRAP, PROFEFE_TEST_S3_* and PROFEFE_TEST_DATABASE_URL must be set:"
+                         " run `scripts/services.sh up` and `eval \"$(scripts/services.sh env)\"` first")
     workdir = ROOT / "bench" / "results" / "pipeline-logs"
     workdir.mkdir(parents=True, exist_ok=True)
-    return Stack(env["PROFEFE_TEST_KAFKA_BOOTSTRAP"], s3, env["PROFEFE_TEST_DATABASE_URL"], workdir,
+    return Stack(kafka, vars(s3), pg, workdir,
                  name="bench" + os.urandom(4).hex())
 
 

@@ -54,7 +54,6 @@ MAX_RATE_THREADS = 16
 SAMPLE_SECONDS = 10.0
 PROGRESS_SECONDS = 30.0
 COMPACT_INTERVAL = "5"
-START_TIMEOUT = 60.0
 WARMUP_POSTS = 200
 INDEXED_TIMEOUT = 120.0
 
@@ -146,21 +145,8 @@ def start_pipeline(stack: Stack) -> dict[str, Daemon]:
         "compactor": stack.start("compactor", PROFEFE_COMPACT_INTERVAL=COMPACT_INTERVAL),
     }
     for d in daemons.values():
-        if d.role == "compactor":
-            wait_logged(d, "profefe compactor: every")
-        else:
-            stack.wait_ready(d)
+        stack.wait_ready(d)
     return daemons
-
-
-def wait_logged(daemon: Daemon, text: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while text not in daemon.log():
-        if daemon.proc.poll() is not None:
-            raise BenchError(f"{daemon.role} exited with {daemon.proc.returncode}:\n{daemon.log()}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{daemon.role} did not log {text!r} within {START_TIMEOUT:.0f}s:\n{daemon.log()}")
-        time.sleep(0.2)
 
 
 def wait_indexed(stack: Stack, at_least: int) -> None:
@@ -179,7 +165,7 @@ def wait_indexed(stack: Stack, at_least: int) -> None:
 
 def stop_order(daemons: dict[str, Daemon]) -> list[tuple[str, Daemon]]:
     """APIs first, so nothing new arrives while the workers finish what they hold."""
-    return sorted(daemons.items(), key=lambda kv: kv[1].role in ("indexer", "compactor"))
+    return sorted(daemons.items(), key=lambda kv: kv[1].is_worker)
 
 
 class Memory:

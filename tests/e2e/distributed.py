@@ -7,8 +7,8 @@ database, so reruns and parallel stacks never see each other's data.
 from __future__ import annotations
 
 import http.client
-import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -27,6 +27,8 @@ from tests.support import unavailable
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 VISIBLE_TIMEOUT = 30.0
+# What each worker logs once it runs.
+_STARTED = {"indexer": re.compile(r"indexer: consuming"), "compactor": re.compile(r"profefe compactor: every")}
 
 
 def real_services(request) -> tuple[str, Mapping[str, Any], str]:
@@ -77,6 +79,19 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def is_worker(self) -> bool:
+        """A loop without HTTP (indexer, compactor): stopped after the APIs, ready once it logs so."""
+        return self.url is None
+
+    def wait_logged(self, pattern: re.Pattern, timeout: float = START_TIMEOUT) -> None:
+        """Until the log matches `pattern`; AssertionError with the log when the daemon exits or time is up."""
+        deadline = time.monotonic() + timeout
+        while not pattern.search(self.log()):
+            assert self.proc.poll() is None, f"{self.role} exited with {self.proc.returncode}:\n{self.log()}"
+            assert time.monotonic() < deadline, f"no {pattern.pattern!r} in the {self.role} log within {timeout:g}s:\n{self.log()}"
+            time.sleep(0.1)
 
     def stop(self) -> int:
         """SIGTERM, then wait; a daemon that does not stop in time is killed (and fails)."""
@@ -148,25 +163,24 @@ class Stack:
         return daemon
 
     def wait_ready(self, daemon: Daemon, path: str = "/readyz") -> None:
-        """An API answers `path` (/readyz: its dependencies answer); an indexer logs that it consumes."""
+        """An API answers `path` (/readyz: its dependencies answer); a worker logs that it started."""
+        if daemon.is_worker:
+            daemon.wait_logged(_STARTED[daemon.role])
+            return
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if daemon.proc.poll() is not None:
                 raise AssertionError(f"{daemon.role} exited with {daemon.proc.returncode}:\n{daemon.log()}")
-            if daemon.url is None:
-                if "indexer: consuming" in daemon.log():
-                    return
-            else:
-                status, _, _ = request(daemon.url, "GET", path, timeout=5)
-                if status == 200:
-                    return
+            status, _, _ = request(daemon.url, "GET", path, timeout=5)
+            if status == 200:
+                return
             time.sleep(0.2)
         raise AssertionError(f"{daemon.role} was not ready within {START_TIMEOUT}s:\n{daemon.log()}")
 
     def stop(self) -> dict[str, int]:
         """SIGTERM every daemon (APIs first, so nothing new arrives); their exit codes by log name."""
         codes = {}
-        for d in sorted(self.daemons, key=lambda d: d.role == "indexer"):
+        for d in sorted(self.daemons, key=lambda d: d.is_worker):
             codes[d.log_path.name] = d.stop()
         self.daemons.clear()
         return codes
@@ -208,7 +222,3 @@ def wait_visible(query_url: str, ids, timeout: float = VISIBLE_TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"acknowledged but not visible after {timeout}s: {waiting}")
         time.sleep(0.05)
-
-
-def json_body(data: bytes) -> Any:
-    return json.loads(data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from urllib.parse import urlencode
 
@@ -161,23 +160,15 @@ def test_an_indexer_whose_store_is_down_holds_its_batch_and_gives_it_back(pipeli
     s = pipeline.stack
     broken = s.start("indexer", PROFEFE_S3_ENDPOINT=f"127.0.0.1:{free_port()}")
     s.wait_ready(broken)
-    wait_for_log(broken, re.compile(r"assigned partitions \d"))
+    broken.wait_logged(re.compile(r"assigned partitions \d"))
     posted = fixtures("heap") * 12
     for p in posted:
         pipeline.post(p.read_bytes(), service="e2e-held", type="heap")
-    wait_for_log(broken, re.compile(r"index: .*S3.*retrying in"))
+    broken.wait_logged(re.compile(r"index: .*S3.*retrying in"))
     assert broken.stop() == 0, broken.log()
     pipeline.wait_indexed()
     status, env = pipeline.get_json("/api/0/profiles", service="e2e-held", **WINDOW)
     assert status == 200 and len(env["body"]) == len(posted)
-
-
-def wait_for_log(daemon: distributed.Daemon, pattern: re.Pattern, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pattern.search(daemon.log()):
-        assert daemon.proc.poll() is None, daemon.log()
-        assert time.monotonic() < deadline, f"no {pattern.pattern!r} in the {daemon.role} log:\n{daemon.log()}"
-        time.sleep(0.1)
 
 
 def test_roles_refuse_local_only_adapters(pipeline, tmp_path):

@@ -320,13 +320,12 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
     if status != 200:
         result.merge_note = f"merge: HTTP {status} {data[:200]!r}"
     else:
-        got = stack_values(pprof.parse(data, max_decompressed=1 << 30))
-        got = {k: v for k, v in got.items() if any(v)}
+        merged = pprof.parse(data, max_decompressed=1 << 30)
+        got = {k: v for k, v in stack_values(merged).items() if any(v)}
         result.merge_equal = got == want
         if not result.merge_equal:
-            totals_got = [sum(v[i] for v in got.values()) for i in range(2)]
-            totals_want = [sum(v[i] for v in want.values()) for i in range(2)]
-            result.merge_note = f"merge totals {totals_got}, acknowledged sum {totals_want}"
+            result.merge_note = (f"merge totals {list(pprof.totals(merged))}, "
+                                 f"acknowledged sum {[sum(col) for col in zip(*want.values())]}")
     return result
 
 
