@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:10100
 PYTEST_ARGS ?=
 
-.PHONY: run test venv services-up services-down services-status proto fixtures bench clean
+.PHONY: run test lint docs venv services-up services-down services-status proto fixtures bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
 
-# Everything: unit, contract, integration and end-to-end suites, against real services.
-test: $(STAMP) services-up
+# Everything: the linters, then unit, contract, integration and end-to-end suites against real services.
+test: $(STAMP) lint services-up
 	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check services shared tests bench
+	$(BIN)/mypy
 
 services-up:
 	@scripts/services.sh up
@@ -40,6 +44,10 @@ proto: $(STAMP)
 # Regenerates the real Go profiles under tests/testdata and their text goldens.
 fixtures: $(STAMP)
 	@scripts/gen_fixtures.sh
+
+# Regenerates the configuration reference in docs/ from the settings the configs declare.
+docs: $(STAMP)
+	$(BIN)/python scripts/config_reference.py --write
 
 bench: $(STAMP)
 	$(BIN)/python bench/pprof_bench.py

@@ -1,4 +1,4 @@
-"""Compaction benchmark: 7 days of one-per-minute CPU profiles, compacted, then merged by
+"""WindowBuilder benchmark: 7 days of one-per-minute CPU profiles, compacted, then merged by
 `profefe serve` with and without windows.
 
 Loading goes straight through the ports of an embedded data folder (the indexer step: blob, then
@@ -36,12 +36,12 @@ PROFEFE_81S = 81.0  # profefe (Go) merging the same 7 days, for comparison
 
 def load(data_dir: Path, days: int, end: int) -> int:
     from services import wiring
-    from services.config import ServeConfig
+    from services.roles import ServeRole
     from services.indexer.steps import index
     from shared import pprof
     from shared.model import IngestRecord, Labels, ProfileType, from_unix, new_id
 
-    ports = wiring.open_embedded(ServeConfig(data_dir=data_dir))
+    ports = wiring.open_embedded(ServeRole(data_dir=data_dir))
     fixtures = [pprof.parse((TESTDATA / f"cpu-{i}.pb.gz").read_bytes()) for i in range(1, 11)]
     signature = pprof.signature(fixtures[0])
     labels = [Labels.parse(x) for x in LABEL_SETS]
@@ -70,9 +70,9 @@ def compact(data_dir: Path, now: int) -> dict:
     from services import wiring
     from services.compactor.config import CompactorConfig
     from services.compactor.worker import Compactor
-    from services.config import ServeConfig
+    from services.roles import ServeRole
 
-    ports = wiring.open_embedded(ServeConfig(data_dir=data_dir))
+    ports = wiring.open_embedded(ServeRole(data_dir=data_dir))
     try:
         # Retention far away: this measures compaction, and the raw merge needs every profile.
         compactor = Compactor(ports.windows, ports.blobs,

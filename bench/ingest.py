@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
           f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"profile   {fixture.relative_to(fixture.parents[2])} ({fixture.stat().st_size} bytes;"
           f" {len(body)} bytes re-timed to now), service {service}")
-    print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client cpu':>10}")
+    print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'max ms':>8} {'client cpu':>10}")
 
     rows = []
     for threads in levels:

@@ -6,7 +6,8 @@ Loads one CPU profile per minute for the last 24 hours (1,440) of one fresh serv
 profile from tests/testdata with `time_nanos` rewritten per minute, uploaded through the API
 (timed too). Then times `GET /api/0/profiles/merge` over the newest hour (60 profiles) and the
 whole day (1,440), the first request apart (a collector may cache or pre-merge), checking the
-listing count and every merge: sample totals N times the fixture's, time the earliest profile's. Prints a table; writes JSON under bench/results/. Loopback only.
+listing count and every merge: sample totals N times the fixture's, time the earliest profile's.
+Prints a table; writes JSON under bench/results/. Loopback only.
 """
 from __future__ import annotations
 

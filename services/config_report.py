@@ -67,7 +67,7 @@ def settings(ctx: click.Context) -> list[Setting]:
     for p in ctx.command.params:
         if not isinstance(p, click.Option) or p.name is None or not p.expose_value:
             continue
-        source = ctx.get_parameter_source(p.name)
+        source = ctx.get_parameter_source(p.name) or ParameterSource.DEFAULT
         envvar = p.envvar if isinstance(p.envvar, str) else None
         value = redact(p.name, _plain(ctx.params.get(p.name)))
         out.append(Setting(max(p.opts, key=len), envvar, value, _SOURCES.get(source, "default")))
@@ -83,3 +83,30 @@ def render_text(role: str, rows: list[Setting]) -> str:
         shown = '""' if value in (None, "") else value
         lines.append(f"{r.flag.ljust(width)}  {shown}  ({origin})")
     return "\n".join(lines)
+
+
+def reference(group: click.Group, roles: tuple[str, ...]) -> str:
+    """Markdown tables of every role's flags, variables, defaults and help, as `--help` has them:
+    the configuration reference in docs/, printed from the same declarations."""
+    out = []
+    for role in ("", *roles):
+        cmd = group if not role else group.commands[role]
+        title = "every command (before the role)" if not role else f"`profefe {role}`"
+        out += [f"### {title}", "", "| flag | variable | default | what |", "|---|---|---|---|"]
+        for p in cmd.params:
+            if not isinstance(p, click.Option) or p.hidden or p.name in ("help", "version"):
+                continue
+            flags = " / ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts))
+            envvars = [p.envvar] if isinstance(p.envvar, str) else list(p.envvar or ())
+            variables = ", ".join(f"`{v}`" for v in envvars)
+            out.append(f"| {flags} | {variables} | {_default_cell(p)} | {(p.help or '').replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _default_cell(p: click.Option) -> str:
+    if p.show_default is False or p.is_flag and not p.secondary_opts or p.default in (None, "", ()):
+        return ""
+    if isinstance(p.default, bool) and p.secondary_opts:
+        return f"`{(p.opts if p.default else p.secondary_opts)[0]}`"
+    return f"`{p.default}`"

@@ -10,6 +10,7 @@ import email.utils
 import http.client
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -20,14 +21,14 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import click
 
-DEFAULT_URL = "http://127.0.0.1:10100"
+from shared.model import MAX_LABELS, ProfileType
+
 PROFILES_PATH = "/api/0/profiles"
-PROFILE_TYPES = ("cpu", "heap", "block", "mutex", "goroutine", "threadcreate", "trace", "other")
+PROFILE_TYPES = tuple(t.value for t in ProfileType)
 
 # Far above any collector's body limit (profefe-py's default is 8 MiB): a file this big is a
 # mistake, and reading it whole into memory would be another.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_LABELS = 64
 MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is capped, not obeyed blindly
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 8.0
@@ -113,7 +114,8 @@ def upload_query(
 
 
 def find_profile_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, and every regular file under a directory (sorted, hidden ones skipped)."""
+    """Files as given, and every profile under a directory: hidden files and text files (goldens,
+    notes, JSON) are skipped, and names sort naturally (`cpu-2` before `cpu-10`)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -126,14 +128,34 @@ def find_profile_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
+def _natural(name: str) -> list[str | int]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _walk(top: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=_natural)
+        for name in sorted(filenames, key=_natural):
             if not name.startswith("."):
                 path = Path(dirpath, name)
-                if path.is_file():
+                if path.is_file() and not _is_text(path):
                     yield path
+
+
+def _is_text(path: Path) -> bool:
+    """Readable text, not a profile: gzip and protobuf are binary, and a Go trace starts "go 1."."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False  # reading it again for the upload reports the error
+    if not head or b"\0" in head or head.startswith(b"go 1."):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the end of the read
+    return True
 
 
 def read_profile(path: Path) -> bytes:
@@ -168,6 +190,9 @@ class Collector:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ImportArgumentError(f"collector URL {url!r} is not http(s)://host[:port][/prefix]")
+        if parts.path.rstrip("/").endswith(("/api/0/profiles", "/api/0")):
+            raise ImportArgumentError(f"collector URL {url!r} names the API route: give the collector's base "
+                                      f"URL, e.g. {parts.scheme}://{parts.netloc}")
         self.url = url
         self._scheme = parts.scheme
         self._netloc = parts.netloc

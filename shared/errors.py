@@ -1,4 +1,4 @@
-"""The domain's errors: a few named types, mapped to HTTP statuses in `services/http.py` only."""
+"""The domain's errors: a few named types, mapped to HTTP statuses in `services/web/errors.py` only."""
 from __future__ import annotations
 
 
@@ -7,7 +7,8 @@ class ProfefeError(Exception):
 
 
 class BadRequest(ProfefeError):
-    """The request itself is wrong: a missing or malformed parameter, a refused upload (400)."""
+    """The request itself is wrong: a missing or malformed parameter, a refused upload (400).
+    str(e) is the reason; the reply prefixes it with `bad request: `, as profefe does."""
 
 
 class NotFound(ProfefeError):

@@ -24,6 +24,12 @@ from typing import Iterable
 
 from shared.errors import BadRequest
 
+# Most labels one profile carries, and one find matches on, unless configured otherwise: a find's
+# labels become one IN-subquery each, and PostgreSQL's planning time grows steeply with them.
+MAX_LABELS = 64
+# Largest upload accepted, as sent, unless configured otherwise; Kafka's messages are sized from it.
+MAX_BODY_BYTES = 8 << 20
+
 
 class ProfileType(enum.Enum):
     CPU = "cpu"
@@ -38,10 +44,14 @@ class ProfileType(enum.Enum):
     @classmethod
     def parse(cls, raw: str | None) -> ProfileType:
         """profefe's spelling: trimmed, case-sensitive."""
+        text = (raw or "").strip()
+        if not text:
+            raise BadRequest('missing "type"')
         try:
-            return cls((raw or "").strip())
+            return cls(text)
         except ValueError:
-            raise BadRequest("bad request: unknown profile type") from None
+            known = ", ".join(t.value for t in cls)
+            raise BadRequest(f"unknown profile type {_go_quote(text)} (want one of {known})") from None
 
     @property
     def is_pprof(self) -> bool:
@@ -113,7 +123,7 @@ class Labels:
                 key = query_unescape(key.strip())
                 value = query_unescape(value.strip())
             except ValueError as exc:
-                raise BadRequest(f'bad request: bad "labels" {_go_quote(raw or "")}: {exc}') from None
+                raise BadRequest(f'bad "labels" {_go_quote(raw or "")}: {exc}') from None
             if key:
                 pairs.append((key, value))
         return cls.of(pairs)
@@ -203,7 +213,7 @@ def parse_time(name: str, raw: str) -> datetime:
         return moment.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise BadRequest(
-            f'bad request: bad "{name}" {_go_quote(raw)}: time in unsupported format, '
+            f'bad "{name}" {_go_quote(raw)}: time in unsupported format, '
             "want YYYY-MM-DDTHH:MM:SS (UTC) or RFC 3339"
         ) from None
 
@@ -308,7 +318,7 @@ class IngestRecord:
 def blob_key(profile_id: str) -> str:
     """Where a profile's bytes live in the blob store: derived from the id alone."""
     if not is_id(profile_id):
-        raise BadRequest(f"bad request: bad profile id {_go_quote(profile_id)}")
+        raise ValueError(f"bad profile id {_go_quote(profile_id)}")
     return f"profiles/{profile_id}"
 
 
@@ -326,10 +336,10 @@ class Query:
 
     def __post_init__(self) -> None:
         if not self.service:
-            raise BadRequest('bad request: missing "service"')
+            raise BadRequest('missing "service"')
         object.__setattr__(self, "start", utc_seconds(self.start))
         object.__setattr__(self, "end", utc_seconds(self.end))
         if self.start > self.end:
-            raise BadRequest('bad request: "from" is after "to"')
+            raise BadRequest('"from" is after "to"')
         if self.limit is not None and self.limit < 1:
-            raise BadRequest('bad request: "limit" must be a positive integer')
+            raise BadRequest('"limit" must be a positive integer')

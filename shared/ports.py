@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ContextManager, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence, runtime_checkable
 
 from shared.model import IngestRecord, Labels, ProfileMeta, ProfileType, Query
 from shared.windows import HourState, Series, Window
@@ -19,6 +19,10 @@ class BlobStore(Protocol):
 
     def put(self, key: str, data: bytes) -> None:
         """Store `data` under `key`, replacing what was there (so a redelivery is harmless)."""
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """`put` each (key, data), for less than one `put` each (one sync, or uploads at once);
+        every one is stored when it returns."""
 
     def get(self, key: str) -> bytes:
         """The bytes under `key`; `NotFound` when there are none."""
@@ -32,6 +36,9 @@ class BlobStore(Protocol):
 
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""
+
+    def close(self) -> None:
+        """Release what the store holds (connections, threads)."""
 
 
 @runtime_checkable
@@ -53,6 +60,9 @@ class MetaStore(Protocol):
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""
 
+    def close(self) -> None:
+        """Release the connections."""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -65,6 +75,11 @@ class Delivery:
     record: IngestRecord | None
     token: Any
     problem: str = ""
+
+
+# What the ingest API hands an accepted upload to: it returns once the record is durable (the
+# queue acknowledged it, or the embedded collector stored it), or raises `Unavailable`.
+Publish = Callable[[IngestRecord], None]
 
 
 @runtime_checkable
@@ -82,6 +97,13 @@ class Queue(Protocol):
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Set aside a record that can never be indexed, with the reason, and acknowledge it."""
+
+    def lag(self) -> dict[int, int]:
+        """Records not yet consumed, by partition, for metrics; empty when not known yet. Called
+        from the polling thread."""
+
+    def ping(self) -> None:
+        """Return when the broker answers; `Unavailable` otherwise."""
 
     def close(self) -> None:
         """Leave: what was polled and not committed goes back to be delivered again."""
@@ -132,3 +154,6 @@ class WindowStore(Protocol):
 
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""
+
+    def close(self) -> None:
+        """Release the connections."""

@@ -27,7 +27,7 @@ class Built:
     rebuilt: bool  # it replaced a stale window
 
 
-class Compaction:
+class WindowBuilder:
     """The window builder over the ports; `clock` gives epoch seconds for `built_at`."""
 
     def __init__(self, windows: WindowStore, blobs: BlobStore, *, clock: Callable[[], float],

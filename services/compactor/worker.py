@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from services.compactor import plan
-from services.compactor.compact import Built, Compaction
+from services.compactor import schedule
+from services.compactor.compact import Built, WindowBuilder
 from services.compactor.config import CompactorConfig
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
@@ -61,7 +61,7 @@ class Compactor:
         self.blobs = blobs
         self.cfg = cfg
         self.clock = clock
-        self.build = Compaction(windows, blobs, clock=clock, max_decompressed_bytes=cfg.max_decompressed_bytes)
+        self.builder = WindowBuilder(windows, blobs, clock=clock, max_decompressed_bytes=cfg.max_decompressed_bytes)
         self.stats = CompactorStats()
         self._stopping = threading.Event()
         self._next_sweep = 0.0  # the first pass sweeps: orphans are what a crash leaves behind
@@ -85,7 +85,7 @@ class Compactor:
 
     def run_pass(self) -> PassReport:
         started = time.monotonic()
-        h = plan.horizon(self.clock(), self.cfg)
+        h = schedule.horizon(self.clock(), self.cfg)
         report = PassReport()
         self._hours(h, report)
         self._days(h, report)
@@ -98,7 +98,7 @@ class Compactor:
         self._record(h, report, time.monotonic() - started)
         return report
 
-    def _hours(self, h: plan.Horizon, report: PassReport) -> None:
+    def _hours(self, h: schedule.Horizon, report: PassReport) -> None:
         tried: set[tuple[str, int]] = set()
         while not self.stopping:
             due = [s for s in self.windows.pending_hours(h.closed_before, h.windows_before, self.cfg.batch + len(tried))
@@ -109,9 +109,9 @@ class Compactor:
                 if self.stopping:
                     return
                 tried.add((state.series_id, state.hour))
-                self._count(report, self._attempt(self.build.hour, state), daily=False)
+                self._count(report, self._attempt(self.builder.hour, state), daily=False)
 
-    def _days(self, h: plan.Horizon, report: PassReport) -> None:
+    def _days(self, h: schedule.Horizon, report: PassReport) -> None:
         tried: set[tuple[str, int]] = set()
         while not self.stopping:
             due = [d for d in self.windows.pending_days(h.closed_before, h.windows_before, self.cfg.batch + len(tried))
@@ -122,7 +122,7 @@ class Compactor:
                 if self.stopping:
                     return
                 tried.add((series_id, day))
-                self._count(report, self._attempt(self.build.day, series_id, day), daily=True)
+                self._count(report, self._attempt(self.builder.day, series_id, day), daily=True)
 
     def _attempt(self, build, *args) -> Built | None | Exception:
         try:
@@ -142,7 +142,7 @@ class Compactor:
                 report.hours += 1
             report.rebuilt += outcome.rebuilt
 
-    def _retention(self, h: plan.Horizon, report: PassReport) -> None:
+    def _retention(self, h: schedule.Horizon, report: PassReport) -> None:
         overridden = [s for s, _ in h.raw_before_for]
         for service, before in h.raw_cutoffs():
             while not self.stopping:
@@ -176,7 +176,7 @@ class Compactor:
                     self.blobs.delete(key)
                     report.orphans_swept += 1
 
-    def _record(self, h: plan.Horizon, report: PassReport, seconds: float) -> None:
+    def _record(self, h: schedule.Horizon, report: PassReport, seconds: float) -> None:
         st = self.stats
         st.passes += 1
         st.windows_built += report.hours + report.days
@@ -187,7 +187,7 @@ class Compactor:
         st.windows_dropped += report.windows_dropped
         st.orphans_swept += report.orphans_swept
         st.pending = len(report.pending)
-        st.lag_seconds = plan.lag(h, report.pending)
+        st.lag_seconds = schedule.lag(h, report.pending)
         st.last_pass_seconds = seconds
         st.last_pass_at = h.now
         log.info(

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from services.indexer.config import IndexerConfig
-from services.indexer.steps import store_blobs, write_metadata
+from services.indexer.steps import index
 from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import BlobStore, Delivery, MetaStore, Queue
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Called by the loop's own thread after every step with the deliveries it settled (0 for an empty
+# poll) and how long it took: where metrics are taken (the Kafka consumer is not thread-safe).
+OnStep = Callable[[int, float], None]
 
 
 class Stopped(Exception):
@@ -31,21 +36,23 @@ class Stopped(Exception):
 
 @dataclass
 class Counts:
+    steps: int = 0
     batches: int = 0
     indexed: int = 0
     dead_lettered: int = 0
     retries: int = 0
 
 
-class Worker:
-    def __init__(self, queue: Queue, blobs: BlobStore, meta: MetaStore, cfg: IndexerConfig | None = None) -> None:
+class Indexer:
+    def __init__(self, queue: Queue, blobs: BlobStore, meta: MetaStore, cfg: IndexerConfig | None = None,
+                 *, on_step: OnStep | None = None) -> None:
         self.queue = queue
         self.blobs = blobs
         self.meta = meta
         self.cfg = cfg or IndexerConfig()
+        self.on_step = on_step
         self.counts = Counts()
         self._stopping = threading.Event()
-        self._pool = ThreadPoolExecutor(self.cfg.blob_writers, thread_name_prefix="blob-writer")
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, then leave `run`."""
@@ -66,13 +73,20 @@ class Worker:
                     break
                 self._touch_health()
         finally:
-            self._pool.shutdown(wait=True)
             self.queue.close()
             log.info("indexer: stopped after %d batches, %d indexed, %d dead-lettered",
                      self.counts.batches, self.counts.indexed, self.counts.dead_lettered)
 
     def step(self) -> int:
         """One batch, start to commit; returns how many deliveries it settled."""
+        started = time.monotonic()
+        settled = self._step()
+        self.counts.steps += 1
+        if self.on_step is not None:
+            self.on_step(settled, time.monotonic() - started)
+        return settled
+
+    def _step(self) -> int:
         deliveries = self._retrying("poll", lambda: self.queue.poll(self.cfg.batch_size, self.cfg.poll_timeout))
         if not deliveries:
             return 0
@@ -92,7 +106,7 @@ class Worker:
     def _index(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Store the batch; if a store refuses it for good, find the records at fault one by
         one and dead-letter them. Returns the deliveries that are now indexed."""
-        records = [d.record for d in deliveries]
+        records = [d.record for d in deliveries if d.record is not None]
         try:
             self._store(records)
             return list(deliveries)
@@ -103,7 +117,7 @@ class Worker:
         indexed = []
         for d in deliveries:
             try:
-                self._store([d.record])
+                self._store([d.record] if d.record is not None else [])
             except Unavailable:
                 raise
             except Exception as exc:  # noqa: BLE001 - this record can never be indexed
@@ -113,10 +127,7 @@ class Worker:
         return indexed
 
     def _store(self, records: Sequence[IngestRecord]) -> None:
-        # Every blob before any row, so a visible row always has its bytes.
-        for _ in self._pool.map(lambda r: store_blobs([r], self.blobs), records):
-            pass
-        write_metadata(records, self.meta)
+        index(records, self.blobs, self.meta)
 
     def _dead_letter(self, d: Delivery, reason: str) -> None:
         what = d.record.id if d.record is not None else "undecodable record"
@@ -124,7 +135,7 @@ class Worker:
         self._retrying("dead-letter", lambda: self.queue.dead_letter(d, reason))
         self.counts.dead_lettered += 1
 
-    def _retrying(self, what: str, action):
+    def _retrying(self, what: str, action: Callable[[], T]) -> T:
         """`action()` until it does not raise `Unavailable`, backing off; `Stopped` on stop."""
         delay = self.cfg.backoff_initial
         while True:

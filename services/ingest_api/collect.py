@@ -53,7 +53,7 @@ def collect(
         other = contradicting_type(ptype, (name for name, _unit in types))
         if other is not None:
             raise BadRequest(
-                f'bad request: profile declared as "{ptype}" holds the sample types of "{other}" '
+                f'profile declared as "{ptype}" holds the sample types of "{other}" '
                 f"({', '.join(f'{n}/{u}' for n, u in types)})"
             )
         signature = pprof.signature(profile)
@@ -61,7 +61,7 @@ def collect(
         if nanos > 0:
             created_at = from_unix(nanos // 1_000_000_000)
     elif not body:
-        raise BadRequest("bad request: empty trace")
+        raise BadRequest("empty trace")
 
     return IngestRecord(
         id=new_id(received_at.timestamp()),
@@ -78,28 +78,28 @@ def collect(
 def parse_service(raw: str | None, cfg: IngestConfig) -> str:
     service = (raw or "").strip()
     if not service:
-        raise BadRequest('bad request: missing "service"')
+        raise BadRequest('missing "service"')
     if len(service) > cfg.max_service_chars:
-        raise BadRequest(f'bad request: "service" is longer than {cfg.max_service_chars} characters')
+        raise BadRequest(f'"service" is longer than {cfg.max_service_chars} characters')
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in service):
-        raise BadRequest('bad request: "service" contains control characters')
+        raise BadRequest('"service" contains control characters')
     return service
 
 
 def parse_labels(raw: str | None, cfg: IngestConfig) -> Labels:
     labels = Labels.parse(raw)
     if len(labels) > cfg.max_labels:
-        raise BadRequest(f"bad request: more than {cfg.max_labels} labels")
+        raise BadRequest(f"more than {cfg.max_labels} labels")
     for lb in labels:
         if has_control(lb.key) or has_control(lb.value):
             # A NUL would pass here and then fail in PostgreSQL, after the agent was told 200.
-            raise BadRequest('bad request: "labels" contain control characters')
+            raise BadRequest('"labels" contain control characters')
         if len(lb.key) > cfg.max_label_key_chars:
             raise BadRequest(
-                f"bad request: label key {lb.key[:32]!r}... is longer than {cfg.max_label_key_chars} characters"
+                f"label key {lb.key[:32]!r}... is longer than {cfg.max_label_key_chars} characters"
             )
         if len(lb.value) > cfg.max_label_value_chars:
             raise BadRequest(
-                f"bad request: value of label {lb.key!r} is longer than {cfg.max_label_value_chars} characters"
+                f"value of label {lb.key!r} is longer than {cfg.max_label_value_chars} characters"
             )
     return labels

@@ -1,17 +1,13 @@
 """POST /api/0/profiles: read the body within its limit, validate, publish, answer the profile."""
 from __future__ import annotations
 
-from typing import Callable
-
 from flask import Blueprint, Request, Response, request
 
-from services.http import profile_json, reply
+from services.web.errors import profile_json, reply
 from services.ingest_api.collect import collect
 from services.ingest_api.config import IngestConfig
 from shared.errors import PayloadTooLarge
-from shared.model import IngestRecord
-
-Publish = Callable[[IngestRecord], None]
+from shared.ports import Publish
 
 _READ = 256 << 10
 

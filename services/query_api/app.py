@@ -1,16 +1,19 @@
-"""The query API as a Flask app: `create_app(stores, cfg)`."""
+"""The query API as a Flask app: `create_app(stores, cfg, checks)`."""
 from __future__ import annotations
 
 from flask import Flask
 
-from services import http
+from services.observe.health import Check
 from services.query_api.config import QueryConfig
 from services.query_api.query import Stores
 from services.query_api.routes import blueprint
+from services.web import errors, meta
 
 
-def create_app(stores: Stores, cfg: QueryConfig | None = None) -> Flask:
+def create_app(stores: Stores, cfg: QueryConfig | None = None, checks: dict[str, Check] | None = None) -> Flask:
+    """`/readyz` answers from `checks`."""
     app = Flask(__name__)
-    http.install(app)
+    errors.install(app)
+    meta.install(app, checks or {})
     app.register_blueprint(blueprint(stores, cfg or QueryConfig()))
     return app

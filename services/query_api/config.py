@@ -1,14 +1,19 @@
-"""The query API's settings and their defaults."""
+"""What the query API does for one request: its limits, and whether it reads windows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.pprof import DEFAULT_MAX_DECOMPRESSED
+from shared.settings import setting
+
 
 @dataclass(frozen=True)
 class QueryConfig:
-    max_decompressed_bytes: int = 64 << 20  # a stored pprof once gunzipped, as at ingest
-    max_merge_profiles: int = 10_000  # one merge reads at most this many stored profiles
-    use_windows: bool = True  # merge whole clean hours and days from the compactor's windows
+    max_decompressed_bytes: int = setting(DEFAULT_MAX_DECOMPRESSED, "Largest stored pprof once gunzipped.",
+                                          minimum=1)
+    max_merge_profiles: int = setting(10_000, "Most stored profiles one merge reads.", minimum=1)
+    use_windows: bool = setting(True, "Merge whole clean hours and days from pre-merged windows.",
+                                flag="--merge-windows", negatable=True)
 
     def __post_init__(self) -> None:
         for name in ("max_decompressed_bytes", "max_merge_profiles"):

@@ -8,19 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from services.query_api import plan
+from services.query_api import merge_plan
 from services.query_api.config import QueryConfig
 from shared import pprof
 from shared.errors import BadRequest, NotFound, Unavailable
-from shared.model import Labels, ProfileMeta, ProfileType, Query, blob_key, has_control, is_id, parse_time
+from shared.model import MAX_LABELS, Labels, ProfileMeta, ProfileType, Query, blob_key, has_control, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
 from shared.windows import read_window
 
 
-# A find names at most this many label pairs (ingest's default limit): each pair is one more
-# IN-subquery, and PostgreSQL's planning time grows steeply with them (64: 0.3 s, 128: 3.4 s,
-# 256: 82 s on an empty table); SQLite refuses 10,000 outright as too deep.
-MAX_QUERY_LABELS = 64
+# A find names at most MAX_LABELS pairs: PostgreSQL planned 64 in 0.3 s, 128 in 3.4 s and 256 in
+# 82 s on an empty table; SQLite refuses 10,000 outright as too deep.
 
 
 @dataclass(frozen=True)
@@ -34,28 +32,28 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
     """profefe's find/merge parameters -> a `Query`; unknown parameters are ignored."""
     service = (params.get("service") or "").strip()
     if not service:
-        raise BadRequest('bad request: missing "service"')
+        raise BadRequest('missing "service"')
     if has_control(service):
-        raise BadRequest('bad request: "service" contains control characters')
+        raise BadRequest('"service" contains control characters')
     raw_type = (params.get("type") or "").strip()
     ptype = None
     if raw_type:
         ptype = ProfileType.parse(raw_type)
     if merging:
         if ptype is None:
-            raise BadRequest('bad request: missing "type"')
+            raise BadRequest('missing "type"')
         if not ptype.is_pprof:
-            raise BadRequest(f'bad request: "{ptype}" profiles cannot be merged')
+            raise BadRequest(f'"{ptype}" profiles cannot be merged')
     labels = Labels.parse(params.get("labels"))
-    if len(labels) > MAX_QUERY_LABELS:
-        raise BadRequest(f"bad request: more than {MAX_QUERY_LABELS} labels")
+    if len(labels) > MAX_LABELS:
+        raise BadRequest(f"more than {MAX_LABELS} labels")
     if any(has_control(lb.key) or has_control(lb.value) for lb in labels):
-        raise BadRequest('bad request: "labels" contain control characters')
+        raise BadRequest('"labels" contain control characters')
     window = []
     for name in ("from", "to"):
         raw = params.get(name)
         if not raw:
-            raise BadRequest(f'bad request: missing "{name}"')
+            raise BadRequest(f'missing "{name}"')
         window.append(parse_time(name, raw))
     limit = None
     if params.get("limit") is not None:
@@ -66,7 +64,7 @@ def parse_query(params: Mapping[str, str], *, merging: bool = False) -> Query:
 def _positive_int(name: str, raw: str) -> int:
     text = raw.strip()
     if not text.isdigit() or int(text) < 1:
-        raise BadRequest(f'bad request: bad "{name}" "{raw}": want a positive integer')
+        raise BadRequest(f'bad "{name}" "{raw}": want a positive integer')
     return int(text)
 
 
@@ -107,7 +105,7 @@ def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> byt
     _check_count(len(metas), cfg)
     for m in metas:
         if not m.type.is_pprof:
-            raise BadRequest(f'bad request: profile "{m.id}" is a {m.type} and cannot be merged')
+            raise BadRequest(f'profile "{m.id}" is a {m.type} and cannot be merged')
     merger = pprof.Merger()
     for m in metas:
         merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
@@ -116,19 +114,19 @@ def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> byt
 
 def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, str]:
     """The merge route: every profile matching `query` merged, through the windows when there are
-    some (see `plan`), else straight from the raw profiles; `limit` always reads raw profiles.
+    some (see `merge_plan`), else straight from the raw profiles; `limit` always reads raw profiles.
     Returns the gzip pprof and its file name."""
     if stores.windows is None or not cfg.use_windows or query.limit is not None:
         found = find(stores, query)
         return merge(stores, found, cfg), filename(found)
     name = f"{query.service}-{query.type}-merged.pb.gz"
-    for attempt in range(3):
-        merge_plan = plan.plan_merge(stores.meta, stores.windows, query)
-        if not merge_plan.inputs:
+    for _attempt in range(3):
+        planned = merge_plan.plan_merge(stores.meta, stores.windows, query)
+        if not planned.inputs:
             raise NotFound("nothing found")
-        _check_count(merge_plan.inputs, cfg)
+        _check_count(planned.inputs, cfg)
         try:
-            return _merge_plan(stores, merge_plan, cfg), name
+            return _merge_planned(stores, planned, cfg), name
         except _WindowGone:
             continue  # a compactor replaced a window while we read: plan again
     raise Unavailable("the pre-merged windows of this range kept being replaced while read; try again")
@@ -138,16 +136,16 @@ class _WindowGone(Exception):
     """An input the plan named is gone: the compactor replaced or pruned it meanwhile."""
 
 
-def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) -> bytes:
+def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> bytes:
     merger = pprof.Merger()
-    for w in merge_plan.windows:
+    for w in planned.windows:
         assert w.blob_key is not None
         try:
             data = stores.blobs.get(w.blob_key)
         except NotFound:
             raise _WindowGone from None
         merger.add(read_window(data, max_decompressed=cfg.max_decompressed_bytes))
-    for m in merge_plan.raw:
+    for m in planned.raw:
         try:
             data = stores.blobs.get(blob_key(m.id))
         except NotFound:
@@ -159,7 +157,7 @@ def _merge_plan(stores: Stores, merge_plan: plan.MergePlan, cfg: QueryConfig) ->
 def _check_count(n: int, cfg: QueryConfig) -> None:
     if n > cfg.max_merge_profiles:
         raise BadRequest(
-            f"bad request: {n} profiles match, more than the {cfg.max_merge_profiles} "
+            f"{n} profiles match, more than the {cfg.max_merge_profiles} "
             'one merge may read; narrow the window or set "limit"'
         )
 

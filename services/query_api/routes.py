@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from services.http import download, profile_json, reply
+from services.web.errors import download, profile_json, reply
 from services.query_api import query
 from services.query_api.config import QueryConfig
 from shared.errors import NotFound

@@ -74,6 +74,9 @@ class LocalBlobStore:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
             raise Unavailable(f"blob folder {str(self.root)!r} is not a writable directory")
 
+    def close(self) -> None:
+        """Nothing to release: every write is finished when it returns."""
+
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """A temp file beside `path`, fsynced, renamed over it: readers never see half of it."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Iterator, Literal, Sequence
 
 import certifi
 import urllib3
@@ -19,30 +19,12 @@ from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
 from shared.errors import NotFound, Unavailable
+from shared.adapters.settings import S3Settings
+
+__all__ = ["S3BlobStore", "S3Settings", "create_bucket", "make_client"]
 
 _MISSING = {"NoSuchKey", "NoSuchObject"}
 _NO_BUCKET = "NoSuchBucket"
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    endpoint: str  # host:port, no scheme
-    access_key: str
-    secret_key: str = ""
-    bucket: str = "profefe"
-    secure: bool = False
-    region: str | None = None
-    connect_timeout: float = 3.0
-    read_timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not self.endpoint or "://" in self.endpoint:
-            raise ValueError(f"S3 endpoint {self.endpoint!r}: want host:port, without a scheme")
-        if not self.bucket:
-            raise ValueError("no S3 bucket")
-
-    def __repr__(self) -> str:  # keep the secret key out of logs
-        return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r}, secure={self.secure})"
 
 
 def make_client(settings: S3Settings, *, pool_size: int = 16) -> Minio:
@@ -65,11 +47,28 @@ class S3BlobStore:
     def __init__(self, settings: S3Settings, client: Minio | None = None) -> None:
         self.settings = settings
         self.bucket = settings.bucket
-        self._client = client or make_client(settings)
+        self._client = client or make_client(settings, pool_size=max(16, settings.writers))
+        self._writers: ThreadPoolExecutor | None = None
 
     def put(self, key: str, data: bytes) -> None:
         with self._guard(key):
             self._client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Upload concurrently: each PUT waits on the network, not on this process."""
+        if len(items) <= 1 or self.settings.writers == 1:
+            for key, data in items:
+                self.put(key, data)
+            return
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(self.settings.writers, thread_name_prefix="s3-writer")
+        for _ in self._writers.map(lambda item: self.put(*item), items):
+            pass
+
+    def close(self) -> None:
+        if self._writers is not None:
+            self._writers.shutdown(wait=True)
+            self._writers = None
 
     def get(self, key: str) -> bytes:
         with self._guard(key):
@@ -111,7 +110,7 @@ class _S3Errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc is None:
             return False
         where = f"S3 {self.settings.endpoint}/{self.settings.bucket}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -185,8 +185,8 @@ class SqlMetaStore:
             conn.execute(self._insert_series, chunk)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
         hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
-        for chunk in _chunks(hour_rows, _CHUNK // 4):
-            conn.execute(self._bump_hour, chunk)
+        for hours in _chunks(hour_rows, _CHUNK // 4):
+            conn.execute(self._bump_hour, hours)
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
@@ -211,7 +211,7 @@ class SqlMetaStore:
         else:
             stmt = stmt.order_by(p.c.created_at, p.c.id)
         with self._guard(), self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = list(conn.execute(stmt).all())
             if query.limit is not None:
                 rows.reverse()
             return self._with_labels(conn, rows)
@@ -221,7 +221,7 @@ class SqlMetaStore:
         if not unique:
             return []
         with self._guard(), self.engine.connect() as conn:
-            rows = []
+            rows: list[sa.Row[Any]] = []
             for chunk in _chunks(unique, _CHUNK):
                 rows.extend(conn.execute(sa.select(profiles).where(profiles.c.id.in_(chunk))).all())
             return self._with_labels(conn, rows)
@@ -273,12 +273,12 @@ class _unavailable_on_error:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
         if _schema_missing(exc):
             # A daemon that started before `profefe migrate` finished: wait for it, do not
             # dead-letter what it reads or answer 500.
             raise Unavailable(f"metadata database {self.where} has no profefe schema yet: "
-                              f"run `profefe migrate` ({exc.orig})") from exc
+                              f"run `profefe migrate` ({getattr(exc, 'orig', exc)})") from exc
         if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
             isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
         ):
@@ -307,15 +307,15 @@ def _insert_ignore(conn: sa.Connection | Engine):
     return build
 
 
-def _upsert(conn: sa.Connection | Engine):
+def _upsert(conn: sa.Connection | Engine) -> Any:
     """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
-    return insert
+        return postgresql.insert
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
 
 
 def _chunks(items: Sequence[T] | Iterable[T], size: int) -> Iterator[list[T]]:

@@ -33,47 +33,14 @@ from shared.errors import Unavailable
 from shared.model import IngestRecord
 from shared.ports import Delivery
 from shared.record import UndecodableRecord, decode, encode
+from shared.adapters.settings import KafkaSettings, record_max_bytes
 
-log = logging.getLogger(__name__)
+__all__ = ["KafkaQueue", "KafkaSettings", "create_topics", "record_max_bytes"]
 
-# Room for a record's fields (service, up to 64 labels of up to 1280 characters) beside the body.
-RECORD_OVERHEAD_BYTES = 1 << 20
 REASON_HEADER = "profefe-dead-letter-reason"
 SOURCE_HEADER = "profefe-dead-letter-source"
 
-
-def record_max_bytes(max_body_bytes: int) -> int:
-    """The largest Kafka message a record with a body of `max_body_bytes` may become."""
-    return max_body_bytes + RECORD_OVERHEAD_BYTES
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    bootstrap: str  # host:port[,host:port...]
-    topic: str = "profefe-profiles"
-    dead_letter_topic: str = "profefe-profiles-dead"
-    group: str = "profefe-indexer"
-    max_message_bytes: int = record_max_bytes(8 << 20)
-    client_id: str = "profefe"
-    # How long the broker may hold a fetch that found nothing. Kafka's 500 ms default showed up
-    # whole in the index lag (p50 0.5 s, p99 1.5 s at 60 profiles/s vs 0.17 s / 0.5 s at 50 ms);
-    # the price is an idle consumer asking 20 times a second.
-    fetch_max_wait_ms: int = 50
-
-    def __post_init__(self) -> None:
-        if not self.bootstrap.strip():
-            raise ValueError("no Kafka bootstrap servers")
-        for name in ("topic", "dead_letter_topic", "group"):
-            if not getattr(self, name):
-                raise ValueError(f"Kafka {name} is empty")
-        if self.topic == self.dead_letter_topic:
-            raise ValueError("the dead-letter topic must differ from the topic")
-        if self.max_message_bytes < 1 << 20:
-            raise ValueError(f"max_message_bytes {self.max_message_bytes} is below Kafka's 1 MiB default")
-
-    @property
-    def servers(self) -> list[str]:
-        return [s.strip() for s in self.bootstrap.split(",") if s.strip()]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,9 +54,9 @@ class _Token:
 class KafkaQueue:
     """`Queue` over one topic; the producer and the consumer are made on first use."""
 
-    def __init__(self, settings: KafkaSettings, *, publish_timeout: float = 10.0) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
-        self._publish_timeout = publish_timeout
+        self._publish_timeout = settings.publish_timeout
         self._lock = threading.Lock()
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None

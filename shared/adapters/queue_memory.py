@@ -1,4 +1,4 @@
-"""An in-process queue with the semantics of the Kafka one, for the embedded collector and tests.
+"""An in-process queue with the semantics of the Kafka one, for the unit and contract tests.
 
 A `MemoryTopic` is the broker: an ordered log of records plus the dead letters. Any number of
 `MemoryQueue` clients share it. Records are handed out once at a time; a consumer that closes
@@ -63,7 +63,7 @@ class MemoryQueue:
                 if left <= 0:
                     return []
                 t._cond.wait(left)
-            out = []
+            out: list[Delivery] = []
             while t.pending and len(out) < max_records:
                 seq, record = t.pending.popleft()
                 self._in_flight[seq] = record
@@ -78,8 +78,17 @@ class MemoryQueue:
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         with self.topic._cond:
-            if self._in_flight.pop(delivery.token, None) is not None:
-                self.topic.dead_letters.append((delivery.record, reason))
+            record = self._in_flight.pop(delivery.token, None)
+            if record is not None:
+                self.topic.dead_letters.append((record, reason))
+
+    def lag(self) -> dict[int, int]:
+        """Everything waiting, as one partition 0."""
+        with self.topic._cond:
+            return {0: len(self.topic.pending)}
+
+    def ping(self) -> None:
+        self._check_open()
 
     def close(self) -> None:
         t = self.topic

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -71,7 +71,7 @@ class SqlWindowStore:
 
     def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
         sh = series_hours
-        out = []
+        out: list[HourState] = []
         with self._guard(), self.engine.connect() as conn:
             for chunk in _chunks(series_ids, _CHUNK):
                 stmt = sa.select(sh).where(sh.c.series_id.in_(chunk), sh.c.hour >= start, sh.c.hour <= end)
@@ -80,7 +80,7 @@ class SqlWindowStore:
 
     def windows(self, series_ids: Sequence[str], span: int, start: int, end: int) -> list[Window]:
         w = windows
-        out = []
+        out: list[Window] = []
         with self._guard(), self.engine.connect() as conn:
             for chunk in _chunks(series_ids, _CHUNK):
                 stmt = sa.select(w).where(
@@ -258,16 +258,16 @@ class SqlWindowStore:
             w, sa.and_(w.c.series_id == p.c.series_id, w.c.span == HOUR, w.c.start == hour))
         clean = sa.or_(w.c.built_from == sh.c.version, hour < windows_before)
         with self._guard(), self.engine.begin() as conn:
-            rows = []
+            rows: list[Any] = []
             oldest = conn.execute(sa.select(sa.func.min(p.c.created_at)).select_from(joined).where(*scope, clean)).scalar()
             if oldest is not None:
                 lo = int(oldest) - int(oldest) % HOUR
                 hi = min(before, lo + DAY)
                 if self.locking:
                     self._lock_hours(conn, lo, hi, service, other_than)
-                rows = conn.execute(
+                rows = list(conn.execute(
                     sa.select(p.c.id, p.c.series_id, hour.label("hour")).select_from(joined)
-                    .where(*scope, clean, p.c.created_at >= lo, p.c.created_at < hi)).all()
+                    .where(*scope, clean, p.c.created_at >= lo, p.c.created_at < hi)).all())
             traces = conn.execute(sa.select(p.c.id).where(*scope, p.c.series_id.is_(None)).limit(limit)).all()
             ids = [r.id for r in rows] + [r.id for r in traces]
             for chunk in _chunks(ids, _CHUNK):

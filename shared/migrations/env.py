@@ -25,7 +25,10 @@ def run_online() -> None:
     if connection is not None:
         run_on(connection)
         return
-    engine = sa.create_engine(config.get_main_option("sqlalchemy.url"), poolclass=sa.pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no sqlalchemy.url in the Alembic config")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         run_on(conn)
 

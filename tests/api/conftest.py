@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from services import wiring
-from services.config import ServeConfig
+from services.roles import ServeRole
 from services.ingest_api.config import IngestConfig
 from tests.e2e import distributed
 
@@ -58,7 +58,7 @@ class EmbeddedApi:
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
     def __post_init__(self) -> None:
-        cfg = ServeConfig(data_dir=self.data_dir, ingest=self.ingest)
+        cfg = ServeRole(data_dir=self.data_dir, ingest=self.ingest)
         self._ports = wiring.open_embedded(cfg)
         self._client = wiring.embedded_app(self._ports, cfg).test_client()
 

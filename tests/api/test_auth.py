@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from services import wiring
-from services.auth import AuthConfig
-from services.config import IngestApiConfig, QueryApiConfig, ServeConfig
+from services.web.auth import AuthConfig
+from services.roles import IngestApiRole, QueryApiRole, ServeRole
 from shared.adapters.queue_kafka import KafkaSettings
 from tests.api import pprofs
 from tests.api.helpers import WINDOW
@@ -28,7 +28,7 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def serve_app(tmp_path):
     def make(auth: AuthConfig):
-        cfg = ServeConfig(data_dir=tmp_path / f"data{len(opened)}", auth=auth)
+        cfg = ServeRole(data_dir=tmp_path / f"data{len(opened)}", auth=auth)
         opened.append(wiring.open_embedded(cfg))
         return wiring.embedded_app(opened[-1], cfg).test_client()
 
@@ -109,7 +109,7 @@ def test_the_ingest_api_checks_ingest_tokens(tmp_path):
         def ping(self):
             pass
 
-    cfg = IngestApiConfig(kafka=KafkaSettings(bootstrap="kafka.invalid:9092"), auth=AuthConfig(ingest_tokens=(WRITE,)))
+    cfg = IngestApiRole(kafka=KafkaSettings(bootstrap="kafka.invalid:9092"), auth=AuthConfig(ingest_tokens=(WRITE,)))
     client = wiring.ingest_api_app(Queue(), cfg).test_client()
     assert_unauthorized(client.post(UPLOAD, data=pprofs.cpu()), MISSING)
     assert_unauthorized(client.post(UPLOAD, data=pprofs.cpu(), headers=bearer(READ)),
@@ -120,11 +120,11 @@ def test_the_ingest_api_checks_ingest_tokens(tmp_path):
 
 
 def test_the_query_api_checks_read_tokens(tmp_path):
-    serve_cfg = ServeConfig(data_dir=tmp_path)
+    serve_cfg = ServeRole(data_dir=tmp_path)
     ports = wiring.open_embedded(serve_cfg)
     try:
         query = wiring.QueryPorts(blobs=ports.blobs, meta=ports.meta, windows=ports.windows)
-        cfg = QueryApiConfig(s3=None, database_url=serve_cfg.database_url, auth=AuthConfig(read_tokens=(READ,)))
+        cfg = QueryApiRole(s3=None, database_url=serve_cfg.database_url, auth=AuthConfig(read_tokens=(READ,)))
         client = wiring.query_api_app(query, cfg).test_client()
         assert_unauthorized(client.get("/api/0/services"), MISSING)
         assert_unauthorized(client.get("/api/0/services", headers=bearer(WRITE)),

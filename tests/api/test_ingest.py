@@ -35,11 +35,18 @@ def test_missing_service(api):
     assert (r.status, r.json) == (400, {"code": 400, "error": 'bad request: missing "service"'})
 
 
-@pytest.mark.parametrize("ptype", [None, "", "CPU", "cpux", "profile"])
-def test_missing_or_unknown_type(api, ptype):
+@pytest.mark.parametrize("ptype", [None, "", " "])
+def test_missing_type(api, ptype):
     query = {"service": "svc"} if ptype is None else {"service": "svc", "type": ptype}
     r = api.post(query, pprofs.cpu())
-    assert (r.status, r.error) == (400, "bad request: unknown profile type")
+    assert (r.status, r.error) == (400, 'bad request: missing "type"')
+
+
+@pytest.mark.parametrize("ptype", ["CPU", "cpux", "profile"])
+def test_unknown_type_names_the_value_and_the_known_ones(api, ptype):
+    r = api.post({"service": "svc", "type": ptype}, pprofs.cpu())
+    assert (r.status, r.error) == (400, f'bad request: unknown profile type "{ptype}" (want one of cpu, heap, '
+                                        'block, mutex, goroutine, threadcreate, trace, other)')
 
 
 def test_type_is_trimmed(api):

@@ -13,8 +13,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
 
-from services import openapi, wiring
-from services.config import QueryApiConfig, ServeConfig
+from services import wiring
+from services.web import openapi
+from services.roles import QueryApiRole, ServeRole
 from tests.api import pprofs
 
 API = "/api/0/"
@@ -33,7 +34,7 @@ def api_routes(app) -> dict[str, set[str]]:
 
 @pytest.fixture
 def embedded(tmp_path):
-    cfg = ServeConfig(data_dir=tmp_path / "data")
+    cfg = ServeRole(data_dir=tmp_path / "data")
     ports = wiring.open_embedded(cfg)
     yield wiring.embedded_app(ports, cfg)
     ports.close()
@@ -68,11 +69,11 @@ def test_every_operation_describes_its_statuses_and_parameters(embedded):
 
 
 def test_the_query_api_describes_only_what_it_serves(tmp_path):
-    serve_cfg = ServeConfig(data_dir=tmp_path)
+    serve_cfg = ServeRole(data_dir=tmp_path)
     ports = wiring.open_embedded(serve_cfg)
     try:
         query = wiring.QueryPorts(blobs=ports.blobs, meta=ports.meta, windows=ports.windows)
-        app = wiring.query_api_app(query, QueryApiConfig(s3=None, database_url=serve_cfg.database_url))
+        app = wiring.query_api_app(query, QueryApiRole(s3=None, database_url=serve_cfg.database_url))
         doc = served_document(app)
         assert {path: set(ops) for path, ops in doc["paths"].items()} == api_routes(app)
         assert "post" not in doc["paths"]["/api/0/profiles"]
@@ -91,7 +92,7 @@ def _collector_app():
     generated reads find something. Built at import: schemathesis parametrizes from a loaded
     schema, and its pytest fixture loader does not work with this pytest."""
     data = Path(tempfile.mkdtemp(prefix="profefe-openapi-"))
-    cfg = ServeConfig(data_dir=data)
+    cfg = ServeRole(data_dir=data)
     ports = wiring.open_embedded(cfg)
     atexit.register(shutil.rmtree, data, ignore_errors=True)
     atexit.register(ports.close)

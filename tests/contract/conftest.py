@@ -96,7 +96,7 @@ def queue_factory(request, ns) -> Iterator[QueueFactory]:
         create_topics(settings, partitions=1)
 
         def make():
-            made.append(KafkaQueue(settings, publish_timeout=10))
+            made.append(KafkaQueue(settings))
             return made[-1]
     else:
         raise AssertionError(request.param)

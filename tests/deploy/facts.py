@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from services import observe, wiring
+from services import wiring
+from services.observe.health import HealthServer
 from services.cli import main
-from services.config import IngestApiConfig, QueryApiConfig
-from services.metrics import Metrics
+from services.roles import IngestApiRole, QueryApiRole
+from services.observe.metrics import Metrics
 from shared.adapters.queue_kafka import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,10 +88,10 @@ class _Store:
 def api_paths(role: str) -> set[str]:
     """The URL rules the role's app answers."""
     if role == "ingest-api":
-        app = wiring.ingest_api_app(_Queue(), IngestApiConfig(kafka=KafkaSettings("kafka:9092")), Metrics(role))
+        app = wiring.ingest_api_app(_Queue(), IngestApiRole(kafka=KafkaSettings("kafka:9092")), Metrics(role))
     elif role == "query-api":
         ports = wiring.QueryPorts(blobs=_Store(), meta=_Store(), windows=_Store())
-        app = wiring.query_api_app(ports, QueryApiConfig(s3=None, database_url=""), Metrics(role))
+        app = wiring.query_api_app(ports, QueryApiRole(s3=None, database_url=""), Metrics(role))
     else:
         raise AssertionError(f"{role} is not an API")
     return {rule.rule for rule in app.url_map.iter_rules()}
@@ -98,7 +99,7 @@ def api_paths(role: str) -> set[str]:
 
 def worker_paths() -> set[str]:
     """The paths a worker's --health-addr server answers."""
-    server = observe.HealthServer("127.0.0.1", 0, metrics=Metrics("worker"), checks={})
+    server = HealthServer("127.0.0.1", 0, metrics=Metrics("worker"), checks={})
     try:
         return {p for p in ("/healthz", "/readyz", "/metrics", "/api/0/version") if server.answer(p)[0] != 404}
     finally:

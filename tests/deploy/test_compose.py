@@ -7,8 +7,8 @@ import sys
 import pytest
 import yaml
 
-from services import observe
-from services.metrics import Metrics
+from services.observe.health import HealthServer
+from services.observe.metrics import Metrics
 from tests.deploy import facts
 
 COMPOSE = facts.DEPLOY / "docker-compose.yml"
@@ -113,7 +113,7 @@ def test_probes_hit_real_paths_on_the_ports_the_roles_listen_on(ours):
 def test_the_probe_command_fails_on_503_and_passes_on_200(ours):
     """Run the healthcheck's own command line against a health server."""
     down = [True]
-    server = observe.HealthServer("127.0.0.1", 0, metrics=Metrics("indexer"), checks={},
+    server = HealthServer("127.0.0.1", 0, metrics=Metrics("indexer"), checks={},
                                   alive=lambda: "stuck" if down[0] else None).start()
     try:
         test = ours["indexer"]["healthcheck"]["test"]

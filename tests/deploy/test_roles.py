@@ -6,7 +6,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from services import observe
+from services.process import logs
 from services.cli import main
 from tests.deploy import facts
 
@@ -19,7 +19,7 @@ VALUES = {
 
 @pytest.mark.parametrize("role,missing", [(r, v) for r, vs in sorted(facts.REQUIRED.items()) for v in sorted(vs)])
 def test_a_role_refuses_to_start_without_each_required_variable(monkeypatch, role, missing):
-    monkeypatch.setattr(observe, "configure_logging", lambda fmt="text": None)
+    monkeypatch.setattr(logs, "configure_logging", lambda fmt="text": None)
     env = {k: None for k in os.environ if k.startswith("PROFEFE_")}
     env.update({k: VALUES[k] for k in facts.REQUIRED[role] if k != missing})
     result = CliRunner().invoke(main, [role], env=env)

@@ -90,7 +90,8 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while not pattern.search(self.log()):
             assert self.proc.poll() is None, f"{self.role} exited with {self.proc.returncode}:\n{self.log()}"
-            assert time.monotonic() < deadline, f"no {pattern.pattern!r} in the {self.role} log within {timeout:g}s:\n{self.log()}"
+            assert time.monotonic() < deadline, \
+                f"no {pattern.pattern!r} in the {self.role} log within {timeout:g}s:\n{self.log()}"
             time.sleep(0.1)
 
     def stop(self) -> int:

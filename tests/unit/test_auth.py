@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from services import auth
-from services.auth import AuthConfig, Unauthorized, bearer_token, check, parse_tokens, token_matches
+from services.web import auth
+from services.web.auth import AuthConfig, Unauthorized, bearer_token, check, parse_tokens, token_matches
 
 BOTH = AuthConfig(ingest_tokens=("w1", "w2"), read_tokens=("r1",))
 

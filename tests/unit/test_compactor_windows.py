@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from services import wiring
 from services.compactor.config import CompactorConfig
 from services.compactor.worker import Compactor
-from services.config import ServeConfig
+from services.roles import ServeRole
 from services.query_api.config import QueryConfig
 from shared import pprof
 from shared.model import Labels, ProfileType, format_time
@@ -45,7 +45,7 @@ class Deployment:
     """`profefe serve`'s app over one data folder, with windows on and off, and its compactor."""
 
     def __init__(self, data_dir: Path, *, now: int, cfg: CompactorConfig | None = None) -> None:
-        serve = ServeConfig(data_dir=data_dir)
+        serve = ServeRole(data_dir=data_dir)
         self.ports = wiring.open_embedded(serve)
         self.client = wiring.embedded_app(self.ports, serve).test_client()
         raw_only = replace(serve, query=QueryConfig(use_windows=False))
@@ -69,10 +69,10 @@ class Deployment:
         return r.status_code, (canonical(r.get_data()) if r.status_code == 200 else r.get_json()["error"])
 
     def plan_inputs(self, start: int, end: int, labels: str = ""):
-        from services.query_api import plan
+        from services.query_api import merge_plan
         from shared.model import Query
         q = Query(SERVICE, ProfileType.CPU, Labels.parse(labels), from_epoch(start), from_epoch(end))
-        return plan.plan_merge(self.ports.meta, self.ports.windows, q)
+        return merge_plan.plan_merge(self.ports.meta, self.ports.windows, q)
 
     def close(self) -> None:
         self.ports.close()

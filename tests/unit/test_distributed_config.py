@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.config import IndexerRoleConfig, IngestApiConfig, LocalOnly, MigrateConfig, QueryApiConfig
+from services.roles import IndexerRole, IngestApiRole, LocalOnly, MigrateRole, QueryApiRole
 from shared.adapters.blobs_s3 import S3Settings
 from shared.adapters.queue_kafka import KafkaSettings, _acknowledged_run, record_max_bytes
 
@@ -13,11 +13,11 @@ PG = "postgresql+psycopg://u@127.0.0.1/db"
 
 
 @pytest.mark.parametrize("cfg, message", [
-    (IngestApiConfig(kafka=None), "ingest-api: no Kafka bootstrap"),
-    (IndexerRoleConfig(kafka=KAFKA, s3=S3, database_url="sqlite:///x.db"), "indexer: the metadata database must be PostgreSQL"),
-    (IndexerRoleConfig(kafka=KAFKA, s3=None, database_url=PG), "indexer: no S3 endpoint"),
-    (QueryApiConfig(s3=S3, database_url=""), "query-api: no database URL"),
-    (MigrateConfig(kafka=None, s3=S3, database_url=PG), "migrate: no Kafka bootstrap"),
+    (IngestApiRole(kafka=None), "ingest-api: no Kafka bootstrap"),
+    (IndexerRole(kafka=KAFKA, s3=S3, database_url="sqlite:///x.db"), "indexer: the metadata database must be PostgreSQL"),
+    (IndexerRole(kafka=KAFKA, s3=None, database_url=PG), "indexer: no S3 endpoint"),
+    (QueryApiRole(s3=S3, database_url=""), "query-api: no database URL"),
+    (MigrateRole(kafka=None, s3=S3, database_url=PG), "migrate: no Kafka bootstrap"),
 ])
 def test_local_only_adapters_are_refused_with_the_reason(cfg, message):
     with pytest.raises(LocalOnly, match=message):
@@ -25,10 +25,10 @@ def test_local_only_adapters_are_refused_with_the_reason(cfg, message):
 
 
 def test_complete_configs_pass():
-    IngestApiConfig(kafka=KAFKA).validate()
-    IndexerRoleConfig(kafka=KAFKA, s3=S3, database_url=PG).validate()
-    QueryApiConfig(s3=S3, database_url=PG).validate()
-    MigrateConfig(kafka=KAFKA, s3=S3, database_url=PG).validate()
+    IngestApiRole(kafka=KAFKA).validate()
+    IndexerRole(kafka=KAFKA, s3=S3, database_url=PG).validate()
+    QueryApiRole(s3=S3, database_url=PG).validate()
+    MigrateRole(kafka=KAFKA, s3=S3, database_url=PG).validate()
 
 
 def test_kafka_messages_fit_the_largest_body():

@@ -1,4 +1,4 @@
-"""services/http.py: the one error table and the envelope."""
+"""services/web/errors.py: the one error table and the envelope."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +6,7 @@ import logging
 import pytest
 from flask import Flask
 
-from services import http
+from services.web import errors as http
 from shared import errors
 from shared.pprof import IncompatibleProfiles, MalformedProfile, ProfileTooLarge
 
@@ -25,7 +25,7 @@ def app_raising(exc: BaseException) -> Flask:
 @pytest.mark.parametrize(
     "exc, status, message",
     [
-        (errors.BadRequest("bad request: x"), 400, "bad request: x"),
+        (errors.BadRequest("x"), 400, "bad request: x"),
         (errors.NotFound("nothing found"), 404, "nothing found"),
         (errors.PayloadTooLarge("request body too large: over 1 bytes"), 413, "request body too large: over 1 bytes"),
         (errors.Unprocessable("cannot"), 422, "cannot"),
@@ -48,11 +48,11 @@ def test_unavailable_is_503_with_retry_after():
 
 
 def test_unexpected_errors_are_logged_and_not_leaked(caplog):
-    with caplog.at_level(logging.ERROR, logger="services.http"):
+    with caplog.at_level(logging.ERROR, logger="services.web.errors"):
         r = app_raising(KeyError("secret-detail")).test_client().get("/boom")
     assert (r.status_code, r.json) == (500, {"code": 500, "error": "internal error"})
     assert b"secret-detail" not in r.data
-    [rec] = [rec for rec in caplog.records if rec.name == "services.http"]
+    [rec] = [rec for rec in caplog.records if rec.name == "services.web.errors"]
     assert rec.exc_info and "secret-detail" in repr(rec.exc_info[1])
 
 

@@ -112,10 +112,32 @@ def test_find_profile_files_walks_directories_sorted_and_skips_hidden(tmp_path: 
     (tmp_path / "b").mkdir()
     (tmp_path / ".git").mkdir()
     for rel in ["b/2.pb.gz", "b/1.pb.gz", "a.pb.gz", ".hidden", ".git/x"]:
-        (tmp_path / rel).write_bytes(b"x")
+        (tmp_path / rel).write_bytes(GZIP_MAGIC)
     single = tmp_path / "b" / "1.pb.gz"
     found = find_profile_files([tmp_path, single])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.pb.gz", "b/1.pb.gz", "b/2.pb.gz", "b/1.pb.gz"]
+
+
+GZIP_MAGIC = b"\x1f\x8b\x08\x00"
+
+
+def test_find_profile_files_sorts_naturally_and_skips_text(tmp_path: Path):
+    for name in ["cpu-10.pb.gz", "cpu-2.pb.gz", "cpu-1.pb.gz"]:
+        (tmp_path / name).write_bytes(GZIP_MAGIC)
+    (tmp_path / "cpu-1.pb.gz.txt").write_text("PeriodType: cpu nanoseconds\n")
+    (tmp_path / "notes.md").write_text("# notes\n")
+    (tmp_path / "raw.pb").write_bytes(b"\x0a\x04\x08\x01\x10\x02\x00\xff")  # protobuf, not text
+    (tmp_path / "trace.out").write_bytes(b"go 1.22 trace\x00\x00")
+    found = [p.name for p in find_profile_files([tmp_path])]
+    assert found == ["cpu-1.pb.gz", "cpu-2.pb.gz", "cpu-10.pb.gz", "raw.pb", "trace.out"]
+    # A text file named on the command line is still sent: the server says what is wrong with it.
+    assert find_profile_files([tmp_path / "notes.md"]) == [tmp_path / "notes.md"]
+
+
+@pytest.mark.parametrize("url", ["http://h:10100/api/0/profiles", "http://h:10100/api/0/", "http://h/x/api/0/profiles"])
+def test_collector_url_naming_the_route_is_refused_with_a_hint(url):
+    with pytest.raises(ImportArgumentError, match="base URL, e.g. http://h"):
+        Collector(url)
 
 
 def test_find_profile_files_names_a_missing_path(tmp_path: Path):
@@ -237,8 +259,8 @@ def test_upload_retries_a_refused_connection_then_reports_it():
 def test_import_command_summarises_and_fails_on_any_refusal(scripted, tmp_path):
     handler, url = scripted
     handler.script = [ok("p1"), (400, {}, b'{"code":400,"error":"malformed profile (no samples)"}')]
-    (tmp_path / "a.pb.gz").write_bytes(b"first")
-    (tmp_path / "b.pb.gz").write_bytes(b"second")
+    (tmp_path / "a.pb.gz").write_bytes(GZIP_MAGIC + b"first")
+    (tmp_path / "b.pb.gz").write_bytes(GZIP_MAGIC + b"second")
 
     result = CliRunner().invoke(
         main, ["import", "--url", url, "--service", "s", "--type", "cpu", "--label", "k=v w", str(tmp_path)]
@@ -248,14 +270,14 @@ def test_import_command_summarises_and_fails_on_any_refusal(scripted, tmp_path):
     assert f"uploaded: {tmp_path / 'a.pb.gz'} p1" in result.stdout
     assert f"failed: {tmp_path / 'b.pb.gz'}: HTTP 400: malformed profile (no samples)" in result.stderr
     assert result.stdout.rstrip().endswith("1 uploaded, 1 failed")
-    assert [body for _, body in handler.seen] == [b"first", b"second"]
+    assert [body for _, body in handler.seen] == [GZIP_MAGIC + b"first", GZIP_MAGIC + b"second"]
     assert handler.seen[0][0] == "/api/0/profiles?service=s&type=cpu&labels=k%3Dv%2Bw"
 
 
 def test_import_command_quiet_prints_nothing_on_success(scripted, tmp_path):
     handler, url = scripted
     handler.script = [ok("p1")]
-    (tmp_path / "a.pb.gz").write_bytes(b"x")
+    (tmp_path / "a.pb.gz").write_bytes(GZIP_MAGIC)
     result = CliRunner().invoke(main, ["import", "-q", "--url", url, "--service", "s", "--type", "heap", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.output == ""

@@ -66,12 +66,10 @@ def test_nothing_to_do(stores):
     index([], *stores)
 
 
-def test_index_at_once_stores_every_blob_and_row(stores):
-    from services.indexer.steps import index_at_once
-
+def test_index_stores_every_blob_and_row_once(stores):
     blobs, meta = stores
     records = [rec(b"one"), rec(b"two")]
-    index_at_once(records, blobs, meta)
-    index_at_once(records, blobs, meta)  # a repeat changes nothing
+    index(records, blobs, meta)
+    index(records, blobs, meta)  # a repeat changes nothing
     assert [blobs.get(blob_key(r.id)) for r in records] == [b"one", b"two"]
     assert sorted(m.id for m in everything(meta)) == sorted(r.id for r in records)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from services.indexer.config import IndexerConfig
-from services.indexer.worker import Worker
+from services.indexer.worker import Indexer
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate, sqlite_url
 from shared.adapters.queue_memory import MemoryQueue, MemoryTopic
@@ -17,7 +17,7 @@ from shared.model import IngestRecord, Labels, ProfileType, Query, blob_key, new
 from shared.ports import Delivery
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-FAST = IndexerConfig(batch_size=10, poll_timeout=0.05, backoff_initial=0.01, backoff_max=0.02, blob_writers=2)
+FAST = IndexerConfig(batch_size=10, poll_timeout=0.05, backoff_initial=0.01, backoff_max=0.02)
 
 
 def rec(service="svc", body=b"data"):
@@ -93,7 +93,7 @@ def test_a_batch_is_stored_then_committed(stores):
     sent = [rec() for _ in range(25)]
     for r in sent:
         MemoryQueue(topic).publish(r, timeout=1)
-    worker = Worker(MemoryQueue(topic), blobs, meta, FAST)
+    worker = Indexer(MemoryQueue(topic), blobs, meta, FAST)
     while worker.step():
         pass
     assert ids(meta) == {r.id for r in sent}
@@ -107,8 +107,8 @@ def test_stores_down_are_retried_on_the_same_batch(stores):
     topic = MemoryTopic()
     r = rec()
     MemoryQueue(topic).publish(r, timeout=1)
-    flaky_blobs, flaky_meta = Flaky(blobs, "put", 2), Flaky(meta, "put", 3)
-    worker = Worker(MemoryQueue(topic), flaky_blobs, flaky_meta, FAST)
+    flaky_blobs, flaky_meta = Flaky(blobs, "put_many", 2), Flaky(meta, "put", 3)
+    worker = Indexer(MemoryQueue(topic), flaky_blobs, flaky_meta, FAST)
     assert worker.step() == 1
     assert ids(meta) == {r.id}
     assert worker.counts.retries == 5 and worker.counts.indexed == 1
@@ -120,7 +120,7 @@ def test_a_refused_record_is_dead_lettered_and_the_rest_indexed(stores):
     good, bad = rec(), rec(service="refused")
     for r in (good, bad):
         MemoryQueue(topic).publish(r, timeout=1)
-    worker = Worker(MemoryQueue(topic), blobs, Refusing(meta, "refused"), FAST)
+    worker = Indexer(MemoryQueue(topic), blobs, Refusing(meta, "refused"), FAST)
     assert worker.step() == 2
     assert ids(meta) == {good.id}
     [(record, reason)] = topic.dead_letters
@@ -133,7 +133,7 @@ def test_an_undecodable_message_is_dead_lettered_with_its_problem(stores):
     first, second = rec(), rec()
     for r in (first, second):
         MemoryQueue(topic).publish(r, timeout=1)
-    worker = Worker(UndecodableQueue(topic), blobs, meta, FAST)
+    worker = Indexer(UndecodableQueue(topic), blobs, meta, FAST)
     assert worker.step() == 2
     assert ids(meta) == {second.id}
     assert [reason for _, reason in topic.dead_letters] == ["not a protobuf IngestRecord"]
@@ -144,7 +144,7 @@ def test_stop_while_stores_are_down_leaves_the_batch_uncommitted(stores):
     topic = MemoryTopic()
     r = rec()
     MemoryQueue(topic).publish(r, timeout=1)
-    worker = Worker(MemoryQueue(topic), blobs, Flaky(meta, "put", 10**9), FAST)
+    worker = Indexer(MemoryQueue(topic), blobs, Flaky(meta, "put", 10**9), FAST)
     runner = threading.Thread(target=worker.run)
     runner.start()
     while worker.counts.retries < 3:
@@ -163,7 +163,7 @@ def test_stop_finishes_the_batch_in_hand(stores):
     sent = [rec() for _ in range(5)]
     for r in sent:
         MemoryQueue(topic).publish(r, timeout=1)
-    worker = Worker(MemoryQueue(topic), blobs, meta, FAST)
+    worker = Indexer(MemoryQueue(topic), blobs, meta, FAST)
     slow_meta_put = meta.put
 
     def put_then_stop(metas):

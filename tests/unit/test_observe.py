@@ -9,12 +9,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from services import observe, wiring
+from services import wiring
+from services.observe.health import HealthServer
+from services.observe.liveness import IndexerMetrics, Progress
+from services.process.logs import ACCESS_LOGGER, JsonFormatter
+from services.web.access import counting_publish
 from services.compactor.worker import CompactorStats
-from services.config import ServeConfig
+from services.roles import ServeRole
 from services.indexer.config import IndexerConfig
-from services.indexer.worker import Worker
-from services.metrics import CompactorCollector, IndexerCollector, Metrics
+from services.indexer.worker import Indexer
+from services.observe.metrics import CompactorCollector, IndexerCollector, Metrics
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate, sqlite_url
 from shared.adapters.queue_memory import MemoryQueue
@@ -24,7 +28,7 @@ from tests.api import pprofs
 
 @pytest.fixture
 def serve_app(tmp_path):
-    cfg = ServeConfig(data_dir=tmp_path)
+    cfg = ServeRole(data_dir=tmp_path)
     ports = wiring.open_embedded(cfg)
     metrics = Metrics("serve")
     try:
@@ -94,10 +98,10 @@ def test_health_and_readiness_of_serve(serve_app):
 
 def test_one_json_line_per_request_with_its_id(serve_app, caplog):
     client, _ = serve_app
-    with caplog.at_level(logging.INFO, logger=observe.ACCESS_LOGGER):
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
         client.get("/api/0/profiles/aaaaaaaaaaaaaaaaaaaa", headers={"X-Request-Id": "req-7"})
-    [rec] = [r for r in caplog.records if r.name == observe.ACCESS_LOGGER]
-    line = json.loads(observe.JsonFormatter().format(rec))
+    [rec] = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    line = json.loads(JsonFormatter().format(rec))
     assert line["request_id"] == "req-7" and line["status"] == 404
     assert line["route"] == "/api/0/profiles/<ids>" and line["path"] == "/api/0/profiles/aaaaaaaaaaaaaaaaaaaa"
     assert line["level"] == "info" and line["duration_ms"] >= 0
@@ -105,7 +109,7 @@ def test_one_json_line_per_request_with_its_id(serve_app, caplog):
 
 def test_several_apps_in_one_process_do_not_collide(tmp_path):
     for i in range(3):
-        cfg = ServeConfig(data_dir=tmp_path / str(i))
+        cfg = ServeRole(data_dir=tmp_path / str(i))
         ports = wiring.open_embedded(cfg)
         try:
             assert wiring.embedded_app(ports, cfg).test_client().get("/metrics").status_code == 200
@@ -119,7 +123,7 @@ def test_kafka_refusals_are_counted():
     def refuse(_record):
         raise Unavailable("no ack")
 
-    publish = observe.counting_publish(refuse, metrics)
+    publish = counting_publish(refuse, metrics)
     with pytest.raises(Unavailable):
         publish(object())
     assert sample(metrics, "profefe_kafka_produce_errors_total") == 1
@@ -128,7 +132,7 @@ def test_kafka_refusals_are_counted():
 def test_progress_is_alive_while_the_marker_moves():
     now = [0.0]
     marker = [0]
-    progress = observe.Progress(lambda: marker[0], stall_after=10, clock=lambda: now[0])
+    progress = Progress(lambda: marker[0], stall_after=10, clock=lambda: now[0])
     now[0] = 9
     assert progress.problem() is None
     now[0] = 11
@@ -149,10 +153,11 @@ def test_indexer_batches_lag_and_counts_reach_the_metrics(tmp_path):
     migrate(url)
     meta = SqlMetaStore(url)
     queue = LaggingQueue()
-    worker = Worker(queue, LocalBlobStore(tmp_path / "b"), meta, IndexerConfig(batch_size=5, poll_timeout=0.01))
     metrics = Metrics("indexer")
+    worker = Indexer(queue, LocalBlobStore(tmp_path / "b"), meta, IndexerConfig(batch_size=5, poll_timeout=0.01),
+                     on_step=IndexerMetrics(queue, metrics))
     metrics.watch(IndexerCollector(lambda: worker.counts))
-    progress = observe.observe_indexer(worker, metrics)
+    progress = wiring.indexer_liveness(worker)
     from tests.unit.test_indexer_worker import rec
 
     for _ in range(3):
@@ -199,7 +204,7 @@ def get(url: str) -> tuple[int, bytes]:
 def test_the_worker_health_server_answers_probes_and_scrapes():
     db = Switch()
     problem = [None]
-    server = observe.HealthServer("127.0.0.1", 0, metrics=Metrics("indexer"), checks={"postgresql": db.ping},
+    server = HealthServer("127.0.0.1", 0, metrics=Metrics("indexer"), checks={"postgresql": db.ping},
                                   alive=lambda: problem[0]).start()
     base = f"http://{server.address}"
     try:
@@ -226,5 +231,5 @@ def test_json_formatter_keeps_fields_and_tracebacks():
 
         rec.exc_info = sys.exc_info()
     rec.fields = {"request_id": "r1"}
-    line = json.loads(observe.JsonFormatter().format(rec))
+    line = json.loads(JsonFormatter().format(rec))
     assert line["msg"] == "failed here" and line["request_id"] == "r1" and "ValueError: boom" in line["exc"]

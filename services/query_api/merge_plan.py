@@ -75,7 +75,8 @@ def _cover(windows: WindowStore, series: list[Series], hours: range, days: range
     if days:
         for w in windows.windows(ids, DAY, days[0], days[-1]):
             hours_of = states[w.series_id]
-            day_version = sum(st.version for h in range(w.start, w.start + DAY, HOUR) if (st := hours_of.get(h)))
+            day_version = sum(hs.version for h in range(w.start, w.start + DAY, HOUR)
+                              if (hs := hours_of.get(h)) is not None)
             if w.built_from == day_version:
                 chosen.append(w)
                 covered[w.series_id].update(range(w.start, w.start + DAY, HOUR))
@@ -83,11 +84,11 @@ def _cover(windows: WindowStore, series: list[Series], hours: range, days: range
     for w in windows.windows(ids, HOUR, hours[0], hours[-1]):
         if w.start in covered[w.series_id]:
             continue
-        st = states[w.series_id].get(w.start)
-        if st is not None and st.version == w.built_from:
+        state = states[w.series_id].get(w.start)
+        if state is not None and state.version == w.built_from:
             chosen.append(w)
             covered[w.series_id].add(w.start)
-        elif st is not None and st.pruned:
+        elif state is not None and state.pruned:
             chosen.append(w)
             partly[w.series_id].add(w.start)
     uncovered = {sid: (set(states[sid]) - covered[sid]) | partly[sid] for sid in ids}

@@ -40,11 +40,11 @@ class _Pending(Generic[T]):
 _STOP = object()
 
 
-class GroupWriter(Generic[T]):
+class GroupCommit(Generic[T]):
     """Calls `write(batch)` on one thread for items submitted from many; `submit` returns once its
     item's batch is written, or raises that item's error."""
 
-    def __init__(self, write: Write[T], *, max_batch: int = MAX_BATCH, name: str = "group-writer") -> None:
+    def __init__(self, write: Write[T], *, max_batch: int = MAX_BATCH, name: str = "group-commit") -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self._write = write

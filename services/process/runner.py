@@ -12,28 +12,21 @@ acknowledged looked failed to its agent. Hence the loop is run here, one turn at
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import socket
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
+
+from services.process.signals import EXIT_OK, drain_then_exit
 
 log = logging.getLogger(__name__)
 
-# Exit codes, for every daemon.
-EXIT_OK = 0  # stopped by a signal after finishing its work, or done
-EXIT_FAILED = 1  # a command that failed (e.g. migrate could not reach a store)
-EXIT_USAGE = 2  # bad flags or settings, including a local-only adapter for a distributed role
-EXIT_FORCED = 130  # a second signal: exited at once, work in hand abandoned
-
 DRAIN_TIMEOUT = 25.0  # below Kubernetes' default 30 s grace period
-READ_TIMEOUT = 30.0  # longest a client may take to send one request, headers and body
 _TURN = 0.2  # seconds one loop turn may wait: how late a signal is noticed
 
 
-def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[str], None] | None = None,
-          drain_timeout: float = DRAIN_TIMEOUT, read_timeout: float = READ_TIMEOUT,
+def serve(app: Any, host: str, port: int, *, threads: int, read_timeout: float,
+          on_ready: Callable[[str], None] | None = None, drain_timeout: float = DRAIN_TIMEOUT,
           sock: socket.socket | None = None) -> int:
     """Serve `app` on host:port, or on `sock` when given (a listening socket shared by workers)."""
     from waitress import wasyncore
@@ -47,35 +40,31 @@ def serve(app, host: str, port: int, *, threads: int = 8, on_ready: Callable[[st
     stopping = threading.Event()
     deadlines = ReadDeadline(read_timeout)
 
-    def stop(signum, _frame) -> None:
-        if stopping.is_set():
-            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_FORCED)
-        stopping.set()
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-
     def turn() -> None:
         wasyncore.loop(timeout=_TURN, map=channels, use_poll=server.adj.asyncore_use_poll, count=1)
         deadlines.enforce(channels)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        if on_ready is not None:
-            on_ready(_listening(server))
-        while not stopping.is_set():
-            turn()
-        _stop_accepting(channels)
-        deadline = time.monotonic() + drain_timeout
-        while _close_idle(channels) and time.monotonic() < deadline:
-            turn()
-        if _close_idle(channels):
-            log.warning("requests still in flight after %.0fs; closing them", drain_timeout)
-    finally:
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(channels)
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with drain_then_exit(stopping.set, stopping.is_set, "the requests in hand"):
+        try:
+            _serve_until_stopped(server, channels, stopping, turn, on_ready, drain_timeout)
+        finally:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(channels)
     return EXIT_OK
+
+
+def _serve_until_stopped(server: Any, channels: dict[int, Any], stopping: threading.Event, turn: Callable[[], None],
+                         on_ready: Callable[[str], None] | None, drain_timeout: float) -> None:
+    if on_ready is not None:
+        on_ready(_listening(server))
+    while not stopping.is_set():
+        turn()
+    _stop_accepting(channels)
+    deadline = time.monotonic() + drain_timeout
+    while _close_idle(channels) and time.monotonic() < deadline:
+        turn()
+    if _close_idle(channels):
+        log.warning("requests still in flight after %.0fs; closing them", drain_timeout)
 
 
 class ReadDeadline:
@@ -153,7 +142,8 @@ def _listening(server) -> str:
 class Loop(Protocol):
     """A worker loop: `run` until `stop` is called; `stopping` once it was."""
 
-    stopping: bool
+    @property
+    def stopping(self) -> bool: ...
 
     def run(self) -> None: ...
 
@@ -163,18 +153,6 @@ class Loop(Protocol):
 def run_until_signalled(loop: Loop, finishing: str) -> int:
     """Run `loop` in this (main) thread: the first SIGTERM/SIGINT asks it to stop after
     `finishing` (what it has in hand); a second one exits at once."""
-
-    def on_signal(signum, _frame) -> None:
-        if loop.stopping:
-            log.warning("second signal %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_FORCED)
-        log.info("signal %s: finishing %s", signal.Signals(signum).name, finishing)
-        loop.stop()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with drain_then_exit(loop.stop, lambda: loop.stopping, finishing):
         loop.run()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     return EXIT_OK

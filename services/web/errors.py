@@ -1,4 +1,4 @@
-"""The one place errors become HTTP replies, and profefe's JSON envelope.
+"""The one place errors become HTTP replies, in profefe's JSON envelope.
 
 Success: `{"code":200,"body":...}`; error: `{"code":<status>,"error":"<message>"}`; `code` is
 always the HTTP status and every JSON reply says `application/json`. Unexpected exceptions are
@@ -6,31 +6,25 @@ logged with their traceback and answered as a bare 500, never leaking the detail
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-from importlib import metadata
-from typing import Any
-
+from typing import Any, Callable
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from services.auth import CHALLENGE, Unauthorized
-from services import openapi
+from services.web.auth import CHALLENGE, Unauthorized
+from services.web.envelope import JSON, envelope
 from shared import errors
 from shared.model import ProfileMeta, format_time
 from shared.pprof import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 
 log = logging.getLogger(__name__)
 
-JSON = "application/json"
-
 # Domain and library errors -> (status, how the message reads).
-_TABLE: list[tuple[type[BaseException], int, Any]] = [
-    (errors.BadRequest, 400, str),
+_TABLE: list[tuple[type[BaseException], int, Callable[[Any], str]]] = [
+    (errors.BadRequest, 400, lambda e: f"bad request: {e}"),
     (Unauthorized, 401, str),
     (errors.NotFound, 404, str),
     (errors.PayloadTooLarge, 413, str),
@@ -48,18 +42,14 @@ _HTTP_MESSAGES = {404: "nothing found", 405: "method not allowed", 413: "request
 
 def reply(body: Any, status: int = 200) -> Response:
     """A success envelope."""
-    return _json({"code": status, "body": body}, status)
+    return Response(envelope(status, body), status=status, mimetype=JSON)
 
 
 def error_reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    resp = _json({"code": status, "error": message}, status)
+    resp = Response(envelope(status, message), status=status, mimetype=JSON)
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
-
-
-def _json(payload: dict[str, Any], status: int) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False) + "\n", status=status, mimetype=JSON)
 
 
 def to_reply(exc: BaseException) -> Response:
@@ -74,20 +64,20 @@ def to_reply(exc: BaseException) -> Response:
             return error_reply(status, message(exc), headers)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        message = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).lower()
+        text = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).lower()
         headers = {}
-        if status == 405 and exc.valid_methods:
-            headers["Allow"] = ", ".join(exc.valid_methods)
-        return error_reply(status, message, headers)
+        allowed = getattr(exc, "valid_methods", None)  # werkzeug's MethodNotAllowed
+        if status == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
+        return error_reply(status, text, headers)
     log.error("unexpected error", exc_info=exc)
     return error_reply(500, "internal error")
 
 
 def install(app: Flask) -> Flask:
-    """Every error through `to_reply`, undecodable URLs refused, and the version and OpenAPI routes."""
+    """Every error through `to_reply`, and undecodable URLs refused."""
     app.register_error_handler(Exception, to_reply)
     app.before_request(refuse_undecodable_url)
-    app.register_blueprint(_version_blueprint())
     return app
 
 
@@ -101,44 +91,11 @@ def refuse_undecodable_url() -> None:
     try:
         environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
     except UnicodeError:
-        raise errors.BadRequest("bad request: the path is not valid UTF-8") from None
+        raise errors.BadRequest("the path is not valid UTF-8") from None
     try:
         unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
     except UnicodeError:
-        raise errors.BadRequest("bad request: the query string is not valid UTF-8") from None
-
-
-def _version_blueprint() -> Blueprint:
-    bp = Blueprint("version", __name__)
-
-    @bp.get("/api/0/version")
-    def version() -> Response:
-        return reply(build_info())
-
-    @bp.get(openapi.OPENAPI_PATH)
-    def openapi_document() -> Response:
-        # A raw OpenAPI document, not an envelope: tools read it as it is.
-        served: dict[str, set[str]] = {}
-        for rule in current_app.url_map.iter_rules():
-            served.setdefault(openapi.flask_rule_to_path(rule.rule), set()).update(rule.methods or ())
-        doc = openapi.document(served, version=build_info()["version"])
-        return Response(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", status=200, mimetype=JSON)
-
-    return bp
-
-
-def build_info() -> dict[str, str]:
-    """What is running: the package version, and the commit/build time stamped in at build time."""
-    try:
-        version = metadata.version("profefe-py")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return {
-        "version": version,
-        "commit": os.environ.get("PROFEFE_BUILD_COMMIT", "unknown"),
-        "build_time": os.environ.get("PROFEFE_BUILD_TIME", "unknown"),
-        "implementation": "profefe-py",
-    }
+        raise errors.BadRequest("the query string is not valid UTF-8") from None
 
 
 def profile_json(meta: ProfileMeta) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class CompactorCollector(Collector):
     def collect(self) -> Iterable:
         s = self._stats()
         for name, attr, text in (
-            ("profefe_compactor_passes", "passes", "Compaction passes finished"),
+            ("profefe_compactor_passes", "passes", "WindowBuilder passes finished"),
             ("profefe_compactor_windows_built", "windows_built", "Hourly and daily windows written"),
             ("profefe_compactor_windows_stale_rebuilt", "windows_rebuilt", "Windows rebuilt because they were stale"),
             ("profefe_compactor_days_built", "days_built", "Daily windows written"),

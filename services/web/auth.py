@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from shared.settings import setting
+
 if TYPE_CHECKING:  # the CLI reads AuthConfig's module for its flags; Flask loads with an app
     from flask import Flask
 
@@ -53,14 +55,31 @@ def read_token_file(path: str | Path) -> tuple[str, ...]:
         raise ValueError(f"cannot read tokens from {path}: {exc.strerror or exc}") from None
 
 
+_PS_WARNING = "a flag is visible to other users in `ps`"
+
+
 @dataclass(frozen=True)
 class AuthConfig:
-    ingest_tokens: tuple[str, ...] = ()
-    read_tokens: tuple[str, ...] = ()
+    """The tokens of each kind: those given, plus those read from the kind's file."""
+
+    ingest_tokens: tuple[str, ...] = setting(
+        (), f"Bearer tokens that allow uploads (POST); none: open. Prefer the variable or the file: {_PS_WARNING}.",
+        metavar="TOKEN[,...]", parse=parse_tokens, show=",".join, secret=True)
+    ingest_tokens_file: str = setting("", "Read more ingest tokens from this file, one per line.", metavar="FILE",
+                                      hidden_default=True)
+    read_tokens: tuple[str, ...] = setting(
+        (), f"Bearer tokens that allow every read (GET); none: open. Prefer the variable or the file: {_PS_WARNING}.",
+        metavar="TOKEN[,...]", parse=parse_tokens, show=",".join, secret=True)
+    read_tokens_file: str = setting("", "Read more read tokens from this file, one per line.", metavar="FILE",
+                                    hidden_default=True)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ingest_tokens", parse_tokens(self.ingest_tokens))
-        object.__setattr__(self, "read_tokens", parse_tokens(self.read_tokens))
+        for kind in ("ingest", "read"):
+            tokens = parse_tokens(getattr(self, f"{kind}_tokens"))
+            path = getattr(self, f"{kind}_tokens_file")
+            if path:
+                tokens += tuple(t for t in read_token_file(path) if t not in tokens)
+            object.__setattr__(self, f"{kind}_tokens", tokens)
 
     @property
     def enabled(self) -> bool:

@@ -13,13 +13,12 @@ import logging
 import os
 import signal
 import socket
+from types import FrameType
 from typing import Callable
 
-from services.runner import EXIT_FAILED, EXIT_FORCED, EXIT_OK
+from services.process.signals import EXIT_FAILED, EXIT_FORCED, EXIT_OK, on_stop_signals
 
 log = logging.getLogger(__name__)
-
-MAX_WORKERS = 64
 
 # Runs in a worker: given its number (0 first) and the inherited socket, serves until a signal.
 Work = Callable[[int, socket.socket], int]
@@ -38,8 +37,8 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
 def run_workers(sock: socket.socket, workers: int, work: Work) -> int:
     """Fork `workers` processes running `work(i, sock)`; return once all have exited: EXIT_OK when
     every one did, else the first other code. A worker that dies unasked stops the others."""
-    if not 1 <= workers <= MAX_WORKERS:
-        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, not {workers}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     children: dict[int, int] = {}
     for i in range(workers):
         pid = os.fork()
@@ -60,7 +59,7 @@ def run_workers(sock: socket.socket, workers: int, work: Work) -> int:
 
     signals = {"n": 0}
 
-    def forward(signum, _frame) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         signals["n"] += 1
         for pid in children:
             try:
@@ -68,17 +67,17 @@ def run_workers(sock: socket.socket, workers: int, work: Work) -> int:
             except ProcessLookupError:
                 pass
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     first_bad = EXIT_OK
-    try:
+    # Every signal is passed on: the workers drain on the first and exit at once on the second.
+    with on_stop_signals(forward):
         while children:
             try:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
-            i = children.pop(pid, None)
-            if i is None:
+            if pid not in children:
                 continue
+            i = children.pop(pid)
             code = os.waitstatus_to_exitcode(status)
             if code != EXIT_OK and first_bad == EXIT_OK:
                 first_bad = code if code > 0 else EXIT_FAILED
@@ -86,9 +85,6 @@ def run_workers(sock: socket.socket, workers: int, work: Work) -> int:
                 log.error("worker %d exited with %d unasked: stopping the others", i, code)
                 signals["n"] = 1
                 forward(signal.SIGTERM, None)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     if signals["n"] > 1 and first_bad == EXIT_OK:
         return EXIT_FORCED
     return first_bad

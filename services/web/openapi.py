@@ -78,7 +78,7 @@ def _download(description: str) -> dict[str, Any]:
     }
 
 
-_SECURED = [{}, {"bearer": []}]  # open unless tokens are configured
+_SECURED: list[dict[str, list[str]]] = [{}, {"bearer": []}]  # open unless tokens are configured
 
 _PATHS: dict[str, dict[str, Any]] = {
     "/api/0/profiles": {

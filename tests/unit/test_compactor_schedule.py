@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.compactor import plan
-from services.compactor.config import CompactorConfig, parse_duration, parse_service_duration
-from services.query_api.plan import _raw_intervals, whole
+from services.compactor import schedule
+from services.compactor.config import CompactorConfig
+from shared.settings import parse_duration, parse_service_duration
+from services.query_api.merge_plan import _raw_intervals, whole
 from shared.windows import DAY, HOUR, HourState
 
 NOW = 1_780_000_000 + 1234  # not on an hour boundary
@@ -45,7 +46,7 @@ def test_config_validates_itself():
 def test_horizon():
     cfg = CompactorConfig(grace=300, raw_retention=2 * DAY, raw_retention_for=(("svc", HOUR),),
                           window_retention=10 * DAY)
-    h = plan.horizon(NOW + 0.9, cfg)
+    h = schedule.horizon(NOW + 0.9, cfg)
     assert h.now == NOW and h.closed_before == NOW - 300
     assert h.windows_before % DAY == 0 and NOW - 11 * DAY < h.windows_before <= NOW - 10 * DAY
     assert h.raw_before % HOUR == 0 and NOW - 2 * DAY - HOUR < h.raw_before <= NOW - 2 * DAY
@@ -53,10 +54,10 @@ def test_horizon():
 
 
 def test_lag_is_from_the_end_of_the_oldest_pending_hour():
-    h = plan.horizon(NOW, CompactorConfig())
+    h = schedule.horizon(NOW, CompactorConfig())
     hour = NOW // HOUR * HOUR - 5 * HOUR
-    assert plan.lag(h, []) == 0
-    assert plan.lag(h, [HourState("s", hour + HOUR, 1), HourState("s", hour, 1)]) == NOW - hour - HOUR
+    assert schedule.lag(h, []) == 0
+    assert schedule.lag(h, [HourState("s", hour + HOUR, 1), HourState("s", hour, 1)]) == NOW - hour - HOUR
 
 
 def test_whole_periods_are_inclusive_at_both_ends():

@@ -1,0 +1,1 @@
+"""The embedded collector (`profefe serve`): its group commit and its assembly."""

@@ -1,0 +1,1 @@
+"""Process lifecycle: serving until signalled, the workers of serve, logging set-up."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing every API shares: the error table and envelope, access logs, tokens, OpenAPI."""

@@ -1,0 +1,130 @@
+"""The embedded collector, `profefe serve`: both APIs in one app over a SQLite file and a blob
+folder, uploads stored through one group commit, the compactor on a thread, and with
+`--workers N` the processes that share the listening socket."""
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+
+from flask import Flask
+
+from services.compactor.worker import Compactor
+from services.embedded.group_commit import MAX_BATCH, GroupCommit
+from services.indexer.steps import index
+from services.ingest_api import routes as ingest_routes
+from services.observe.metrics import CompactorCollector, Metrics
+from services.process import prefork, runner
+from services.query_api import routes as query_routes
+from services.query_api.query import Stores
+from services.roles import ServeRole
+from services.web import auth, errors, meta
+from services.web.access import CountingBlobs, instrument
+from services.wiring.startup import CannotStart, announce
+from shared.adapters.blobs_local import LocalBlobStore
+from shared.adapters.meta_sql import SqlMetaStore, migrate
+from shared.adapters.windows_sql import SqlWindowStore
+from shared.model import IngestRecord
+from shared.ports import Publish
+
+
+@dataclass
+class EmbeddedPorts:
+    """The local adapters of `profefe serve`: a blob folder and a SQLite file under data_dir, and
+    the group commit that uploads are stored through."""
+
+    blobs: LocalBlobStore
+    meta: SqlMetaStore
+    windows: SqlWindowStore
+    writer: GroupCommit[IngestRecord] | None = None
+
+    def publisher(self) -> Publish:
+        if self.writer is None:
+            self.writer = group_commit(self.blobs, self.meta)
+        return self.writer.submit
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()  # every upload already queued is written before the database closes
+        self.windows.close()
+        self.meta.close()
+
+
+def prepare_embedded(cfg: ServeRole) -> None:
+    """Create the data folder and bring the SQLite schema up to date."""
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(cfg.database_url)
+
+
+def open_embedded(cfg: ServeRole, *, prepare: bool = True) -> EmbeddedPorts:
+    """Open the adapters; first `prepare_embedded`, unless the caller did that already."""
+    if prepare:
+        prepare_embedded(cfg)
+    return EmbeddedPorts(blobs=LocalBlobStore(cfg.blob_dir), meta=SqlMetaStore(cfg.database_url),
+                         windows=SqlWindowStore(cfg.database_url))
+
+
+def group_commit(blobs: LocalBlobStore, meta: SqlMetaStore, max_batch: int = MAX_BATCH) -> GroupCommit[IngestRecord]:
+    """The embedded publisher: the indexer's `index` run in-process, so an upload returns once its
+    blob and row are stored. Concurrent uploads share a transaction and a folder sync."""
+    return GroupCommit(lambda records: index(records, blobs, meta), max_batch=max_batch)
+
+
+def embedded_compactor(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None = None) -> Compactor:
+    """The compactor of `profefe serve`, over the same SQLite file and blob folder; its stats
+    join the app's metrics when given."""
+    compactor = Compactor(ports.windows, ports.blobs, cfg.compactor)
+    if metrics is not None:
+        metrics.watch(CompactorCollector(lambda: compactor.stats))
+    return compactor
+
+
+def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None = None) -> Flask:
+    """Ingest and query routes in one app (one router, so a wrong method is a 405 on every path)."""
+    app = Flask("profefe")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
+    errors.install(app)
+    meta.install(app, {"sqlite": ports.meta.ping, "blobs": ports.blobs.ping})
+    app.register_blueprint(ingest_routes.blueprint(ports.publisher(), cfg.ingest))
+    stores = Stores(meta=ports.meta, blobs=CountingBlobs(ports.blobs), windows=ports.windows)
+    app.register_blueprint(query_routes.blueprint(stores, cfg.query))
+    return auth.protect(instrument(app, metrics or Metrics("serve")), cfg.auth)
+
+
+def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = None) -> int:
+    """One serving process: its own adapters and app, and in the first one the compactor."""
+    ports = open_embedded(cfg, prepare=cfg.workers == 1)
+    compactor: Compactor | None = None
+    thread: threading.Thread | None = None
+    try:
+        metrics = Metrics("serve")
+        app = embedded_app(ports, cfg, metrics)
+        if cfg.compactor.interval > 0 and worker == 0:
+            compactor = embedded_compactor(ports, cfg, metrics)
+            thread = threading.Thread(target=compactor.run, name="compactor", daemon=True)
+            thread.start()
+
+        def ready(where: str) -> None:
+            if worker == 0:
+                many = f", {cfg.workers} workers" if cfg.workers > 1 else ""
+                announce(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}{many}")
+
+        return runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
+                            read_timeout=cfg.read_timeout, sock=sock)
+    finally:
+        if compactor is not None and thread is not None:
+            compactor.stop()
+            thread.join(timeout=60)
+        ports.close()
+
+
+def run_serve(cfg: ServeRole) -> int:
+    """`profefe serve`: one process, or `workers` forked over one listening socket."""
+    if cfg.workers == 1:
+        return serve_worker(cfg)
+    prepare_embedded(cfg)  # migrate once, before the workers open the database
+    try:
+        sock = prefork.listen(cfg.addr.host, cfg.addr.port)
+    except OSError as exc:
+        raise CannotStart(f"cannot listen on {cfg.addr}: {exc}") from None
+    return prefork.run_workers(sock, cfg.workers, lambda worker, inherited: serve_worker(cfg, worker, inherited))
