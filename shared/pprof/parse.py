@@ -45,7 +45,7 @@ def parse_unchecked(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRE
 def _decode(raw: bytes | bytearray, what: str) -> Profile:
     profile = Profile()
     try:
-        profile.ParseFromString(raw)
+        profile.ParseFromString(raw)  # type: ignore[arg-type]  # the stubs say bytes; a bytearray is read as it is
     except DecodeError as exc:
         raise MalformedProfile(f"{what}: {exc}") from None
     return profile

@@ -92,14 +92,14 @@ def _frames(p: Profile) -> dict[int, list[str]]:
     return out
 
 
-def _label(st, lb) -> str:  # type: ignore[no-untyped-def]
+def _label(st, lb) -> str:
     if lb.str:
         return f"{st[lb.key]}={st[lb.str]!r}"
     unit = f"[{st[lb.num_unit]}]" if lb.num_unit else ""
     return f"{st[lb.key]}={lb.num}{unit}"
 
 
-def _mapping(st, m) -> str:  # type: ignore[no-untyped-def]
+def _mapping(st, m) -> str:
     flags = "".join(
         flag
         for flag, on in (
