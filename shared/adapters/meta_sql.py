@@ -9,105 +9,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar
+from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
-from shared.errors import Unavailable
+from shared.adapters.sql import (
+    CHUNK,
+    chunks,
+    create_engine,
+    insert_ignore,
+    migrate,
+    profile_labels,
+    profiles,
+    series,
+    series_hours,
+    sqlite_url,
+    unavailable_on_error,
+    upsert,
+)
 from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
 from shared.windows import HOUR, Series, epoch, floor_to, from_epoch
 
-metadata = sa.MetaData()
-
-profiles = sa.Table(
-    "profiles",
-    metadata,
-    sa.Column("id", sa.String(20), primary_key=True),
-    sa.Column("service", sa.String(255), nullable=False),
-    sa.Column("type", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("received_at", sa.BigInteger, nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("signature", sa.Text, nullable=False),
-    sa.Column("series_id", sa.String(32), nullable=True),  # None for traces: they are never merged
-)
-
-profile_labels = sa.Table(
-    "profile_labels",
-    metadata,
-    sa.Column("profile_id", sa.String(20), sa.ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("position", sa.Integer, primary_key=True),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-# A series and its per-hour counters (shared/windows.py) are written with the raw rows, in the same
-# transaction, so a window built before a late profile arrived is seen to be stale at once.
-series = sa.Table(
-    "series",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("service", sa.String(255), nullable=False),
-    sa.Column("type", sa.String(16), nullable=False),
-    sa.Column("signature", sa.Text, nullable=False),
-    sa.Column("labels", sa.Text, nullable=False),
-)
-
-series_hours = sa.Table(
-    "series_hours",
-    metadata,
-    sa.Column("series_id", sa.String(32), primary_key=True),
-    sa.Column("hour", sa.BigInteger, primary_key=True),
-    sa.Column("version", sa.BigInteger, nullable=False),
-    sa.Column("pruned", sa.Boolean, nullable=False, server_default=sa.false()),
-)
-
-# Enough below SQLite's and PostgreSQL's bound-parameter limits for any row shape here.
-_CHUNK = 500
-T = TypeVar("T")
-
-
-def sqlite_url(path: str | Path) -> str:
-    return f"sqlite:///{Path(path)}"
-
-
-def create_engine(url: str) -> Engine:
-    """An engine for `url`; on SQLite, WAL mode and a busy timeout so readers never block the writer
-    and concurrent writers wait instead of failing."""
-    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
-    return engine
-
-
-def migrate(url: str) -> None:
-    """Bring the schema at `url` up to the newest migration (shared/migrations)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    engine = create_engine(url)
-    try:
-        with _unavailable_on_error(url), engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
-
+__all__ = ["SqlMetaStore", "migrate", "sqlite_url"]
 
 class SqlMetaStore:
     """`MetaStore` over SQLAlchemy Core; the schema comes from `migrate(url)`."""
@@ -116,11 +39,11 @@ class SqlMetaStore:
         self.url = url
         self.engine = create_engine(url)
         # Built once: SQLAlchemy then reuses their compiled form on every put.
-        insert = _insert_ignore(self.engine)
+        insert = insert_ignore(self.engine)
         self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)
         self._insert_labels = insert(profile_labels, ("profile_id", "position"))
         self._insert_series = insert(series, ("id",))
-        bump = _upsert(self.engine)(series_hours)
+        bump = upsert(self.engine)(series_hours)
         self._bump_hour = bump.on_conflict_do_update(
             index_elements=["series_id", "hour"],
             set_={"version": series_hours.c.version + bump.excluded.version},
@@ -154,7 +77,7 @@ class SqlMetaStore:
             # ON CONFLICT DO NOTHING ... RETURNING id names the rows really inserted: an id stored
             # before (a redelivery) gets no labels and bumps no counter a second time.
             fresh_ids: set[str] = set()
-            for chunk in _chunks(rows, _CHUNK // 8):
+            for chunk in chunks(rows, CHUNK // 8):
                 fresh_ids.update(r[0] for r in conn.execute(self._insert_profiles, chunk))
             if not fresh_ids:
                 return
@@ -164,7 +87,7 @@ class SqlMetaStore:
                 for m in fresh
                 for i, lb in enumerate(m.labels)
             ]
-            for chunk in _chunks(label_rows, _CHUNK // 4):
+            for chunk in chunks(label_rows, CHUNK // 4):
                 conn.execute(self._insert_labels, chunk)
             self._bump_hours(conn, [(in_series[m.id], epoch(m.created_at)) for m in fresh if m.id in in_series])
 
@@ -181,11 +104,11 @@ class SqlMetaStore:
              "labels": json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)}
             for s in sorted(known.values(), key=lambda s: s.id)
         ]
-        for chunk in _chunks(series_rows, _CHUNK // 8):
+        for chunk in chunks(series_rows, CHUNK // 8):
             conn.execute(self._insert_series, chunk)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
         hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
-        for hours in _chunks(hour_rows, _CHUNK // 4):
+        for hours in chunks(hour_rows, CHUNK // 4):
             conn.execute(self._bump_hour, hours)
 
     def find(self, query: Query) -> list[ProfileMeta]:
@@ -222,7 +145,7 @@ class SqlMetaStore:
             return []
         with self._guard(), self.engine.connect() as conn:
             rows: list[sa.Row[Any]] = []
-            for chunk in _chunks(unique, _CHUNK):
+            for chunk in chunks(unique, CHUNK):
                 rows.extend(conn.execute(sa.select(profiles).where(profiles.c.id.in_(chunk))).all())
             return self._with_labels(conn, rows)
 
@@ -238,7 +161,7 @@ class SqlMetaStore:
     def _with_labels(self, conn: sa.Connection, rows: Sequence[sa.Row]) -> list[ProfileMeta]:
         labels: dict[str, list[Label]] = defaultdict(list)
         pl = profile_labels
-        for chunk in _chunks([r.id for r in rows], _CHUNK):
+        for chunk in chunks([r.id for r in rows], CHUNK):
             stmt = (
                 sa.select(pl.c.profile_id, pl.c.key, pl.c.value)
                 .where(pl.c.profile_id.in_(chunk))
@@ -261,64 +184,6 @@ class SqlMetaStore:
         ]
 
     def _guard(self):
-        return _unavailable_on_error(self.url)
+        return unavailable_on_error(self.url)
 
 
-class _unavailable_on_error:
-    """Turn "the database does not answer" into `Unavailable`; other errors stay what they are."""
-
-    def __init__(self, url: str) -> None:
-        self.where = sa.engine.make_url(url).render_as_string(hide_password=True)
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
-        if _schema_missing(exc):
-            # A daemon that started before `profefe migrate` finished: wait for it, do not
-            # dead-letter what it reads or answer 500.
-            raise Unavailable(f"metadata database {self.where} has no profefe schema yet: "
-                              f"run `profefe migrate` ({getattr(exc, 'orig', exc)})") from exc
-        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
-            isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-        ):
-            raise Unavailable(f"metadata database {self.where} unavailable: {exc.orig}") from exc
-        return False
-
-
-_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for "relation does not exist"
-
-
-def _schema_missing(exc: BaseException | None) -> bool:
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
-        return True
-    return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
-
-
-def _insert_ignore(conn: sa.Connection | Engine):
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
-    insert = _upsert(conn)
-
-    def build(table: sa.Table, keys: tuple[str, ...]):
-        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
-
-    return build
-
-
-def _upsert(conn: sa.Connection | Engine) -> Any:
-    """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
-
-
-def _chunks(items: Sequence[T] | Iterable[T], size: int) -> Iterator[list[T]]:
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

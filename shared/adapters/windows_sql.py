@@ -18,36 +18,22 @@ from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
-from shared.adapters.meta_sql import (
-    _CHUNK,
-    _chunks,
-    _unavailable_on_error,
-    _upsert,
+from shared.adapters.sql import (
+    CHUNK,
+    chunks,
     create_engine,
-    metadata,
     profiles,
     series,
     series_hours,
+    unavailable_on_error,
+    upsert,
+    windows,
 )
 from shared.model import Labels, ProfileType
 from shared.windows import DAY, HOUR, HourState, Series, Window
 
-windows = sa.Table(
-    "windows",
-    metadata,
-    sa.Column("series_id", sa.String(32), primary_key=True),
-    sa.Column("span", sa.Integer, primary_key=True),
-    sa.Column("start", sa.BigInteger, primary_key=True),
-    sa.Column("blob_key", sa.Text, nullable=True),
-    sa.Column("built_from", sa.BigInteger, nullable=False),
-    sa.Column("profiles", sa.BigInteger, nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("built_at", sa.BigInteger, nullable=False),
-)
-
-
 class SqlWindowStore:
-    """`WindowStore` over SQLAlchemy Core; the schema comes from `meta_sql.migrate(url)`."""
+    """`WindowStore` over SQLAlchemy Core; the schema comes from `sql.migrate(url)`."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -73,7 +59,7 @@ class SqlWindowStore:
         sh = series_hours
         out: list[HourState] = []
         with self._guard(), self.engine.connect() as conn:
-            for chunk in _chunks(series_ids, _CHUNK):
+            for chunk in chunks(series_ids, CHUNK):
                 stmt = sa.select(sh).where(sh.c.series_id.in_(chunk), sh.c.hour >= start, sh.c.hour <= end)
                 out.extend(_state(r) for r in conn.execute(stmt))
         return out
@@ -82,7 +68,7 @@ class SqlWindowStore:
         w = windows
         out: list[Window] = []
         with self._guard(), self.engine.connect() as conn:
-            for chunk in _chunks(series_ids, _CHUNK):
+            for chunk in chunks(series_ids, CHUNK):
                 stmt = sa.select(w).where(
                     w.c.series_id.in_(chunk), w.c.span == span, w.c.start >= start, w.c.start <= end
                 )
@@ -214,13 +200,13 @@ class SqlWindowStore:
         old = self._window(conn, window.series_id, window.span, window.start)
         row = {c: getattr(window, c) for c in ("series_id", "span", "start", "blob_key", "built_from",
                                               "profiles", "size", "built_at")}
-        stmt = _upsert(conn)(windows)
+        stmt = upsert(conn)(windows)
         stmt = stmt.on_conflict_do_update(
             index_elements=["series_id", "span", "start"],
             set_={c: stmt.excluded[c] for c in ("blob_key", "built_from", "profiles", "size", "built_at")},
         )
         conn.execute(stmt, row)
-        for chunk in _chunks(drop_raw, _CHUNK):
+        for chunk in chunks(drop_raw, CHUNK):
             conn.execute(sa.delete(profiles).where(profiles.c.id.in_(chunk)))
         return old.blob_key if old is not None and old.blob_key != window.blob_key else None
 
@@ -270,7 +256,7 @@ class SqlWindowStore:
                     .where(*scope, clean, p.c.created_at >= lo, p.c.created_at < hi)).all())
             traces = conn.execute(sa.select(p.c.id).where(*scope, p.c.series_id.is_(None)).limit(limit)).all()
             ids = [r.id for r in rows] + [r.id for r in traces]
-            for chunk in _chunks(ids, _CHUNK):
+            for chunk in chunks(ids, CHUNK):
                 conn.execute(sa.delete(p).where(p.c.id.in_(chunk)))
             for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows}):
                 conn.execute(sa.update(sh).where(sh.c.series_id == sid, sh.c.hour == h).values(pruned=True))
@@ -313,12 +299,12 @@ class SqlWindowStore:
         """The keys among `keys` that a window row points to."""
         found: set[str] = set()
         with self._guard(), self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(keys)), _CHUNK):
+            for chunk in chunks(list(dict.fromkeys(keys)), CHUNK):
                 found.update(conn.execute(sa.select(windows.c.blob_key).where(windows.c.blob_key.in_(chunk))).scalars())
         return found
 
     def _guard(self):
-        return _unavailable_on_error(self.url)
+        return unavailable_on_error(self.url)
 
 
 class HourClaim:

@@ -1,0 +1,174 @@
+"""What the SQL adapters share: the schema (one SQLAlchemy `MetaData`, which the migrations
+create), the engine set-up, migrating, and how database failures become the domain's errors.
+SQLite for the embedded collector, PostgreSQL in production, the same statements on both."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from shared.errors import Unavailable
+
+metadata = sa.MetaData()
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("series_id", sa.String(32), nullable=True),  # None for traces: they are never merged
+)
+
+profile_labels = sa.Table(
+    "profile_labels",
+    metadata,
+    sa.Column("profile_id", sa.String(20), sa.ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# A series and its per-hour counters (shared/windows.py) are written with the raw rows, in the same
+# transaction, so a window built before a late profile arrived is seen to be stale at once.
+series = sa.Table(
+    "series",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False),
+)
+
+series_hours = sa.Table(
+    "series_hours",
+    metadata,
+    sa.Column("series_id", sa.String(32), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("pruned", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# Enough below SQLite's and PostgreSQL's bound-parameter limits for any row shape here.
+CHUNK = 500
+T = TypeVar("T")
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`; on SQLite, WAL mode and a busy timeout so readers never block the writer
+    and concurrent writers wait instead of failing."""
+    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+    return engine
+
+
+def migrate(url: str) -> None:
+    """Bring the schema at `url` up to the newest migration (shared/migrations)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = create_engine(url)
+    try:
+        with unavailable_on_error(url), engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+windows = sa.Table(
+    "windows",
+    metadata,
+    sa.Column("series_id", sa.String(32), primary_key=True),
+    sa.Column("span", sa.Integer, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("blob_key", sa.Text, nullable=True),
+    sa.Column("built_from", sa.BigInteger, nullable=False),
+    sa.Column("profiles", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("built_at", sa.BigInteger, nullable=False),
+)
+
+
+class unavailable_on_error:
+    """Turn "the database does not answer" into `Unavailable`; other errors stay what they are."""
+
+    def __init__(self, url: str) -> None:
+        self.where = sa.engine.make_url(url).render_as_string(hide_password=True)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
+        if _schema_missing(exc):
+            # A daemon that started before `profefe migrate` finished: wait for it, do not
+            # dead-letter what it reads or answer 500.
+            raise Unavailable(f"metadata database {self.where} has no profefe schema yet: "
+                              f"run `profefe migrate` ({getattr(exc, 'orig', exc)})") from exc
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
+            isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        ):
+            raise Unavailable(f"metadata database {self.where} unavailable: {exc.orig}") from exc
+        return False
+
+
+_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for "relation does not exist"
+
+
+def _schema_missing(exc: BaseException | None) -> bool:
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
+
+
+def insert_ignore(conn: sa.Connection | Engine):
+    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
+    insert = upsert(conn)
+
+    def build(table: sa.Table, keys: tuple[str, ...]):
+        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+    return build
+
+
+def upsert(conn: sa.Connection | Engine) -> Any:
+    """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database dialect {conn.dialect.name!r}")
+
+
+def chunks(items: Sequence[T] | Iterable[T], size: int) -> Iterator[list[T]]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
