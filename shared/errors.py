@@ -29,3 +29,15 @@ class Unavailable(ProfefeError):
     def __init__(self, message: str, *, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InsufficientStorage(Unavailable):
+    """The disk under a store is full; nothing was stored, and retrying once space returns
+    succeeds (507). str(e) names the store."""
+
+    def __init__(self, message: str, *, retry_after: int = 30) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+# errno values that mean "out of space", whichever store's disk it is.
+OUT_OF_SPACE = frozenset({28, 122})  # ENOSPC, EDQUOT

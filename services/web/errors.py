@@ -29,6 +29,7 @@ _TABLE: list[tuple[type[BaseException], int, Callable[[Any], str]]] = [
     (errors.NotFound, 404, str),
     (errors.PayloadTooLarge, 413, str),
     (errors.Unprocessable, 422, str),
+    (errors.InsufficientStorage, 507, lambda e: f"insufficient storage: {e}"),
     (errors.Unavailable, 503, lambda e: f"service unavailable: {e}"),
     (ProfileTooLarge, 413, lambda e: f"profile too large: over {e.limit} bytes once decompressed"),
     (IncompatibleProfiles, 422, lambda e: f"cannot merge: {e}"),

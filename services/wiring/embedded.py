@@ -6,11 +6,13 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Sequence
 
 from flask import Flask
 
 from services.compactor.worker import Compactor
 from services.embedded.group_commit import MAX_BATCH, GroupCommit
+from services.embedded.recovery import remove_unindexed
 from services.indexer.steps import index
 from services.ingest_api import routes as ingest_routes
 from services.observe.metrics import CompactorCollector, Metrics
@@ -24,7 +26,7 @@ from services.wiring.startup import CannotStart, announce
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate
 from shared.adapters.windows_sql import SqlWindowStore
-from shared.model import IngestRecord
+from shared.model import IngestRecord, blob_key
 from shared.ports import Publish
 
 
@@ -51,9 +53,15 @@ class EmbeddedPorts:
 
 
 def prepare_embedded(cfg: ServeRole) -> None:
-    """Create the data folder and bring the SQLite schema up to date."""
+    """Create the data folder, bring the SQLite schema up to date, and remove what a crash left
+    half written; before any process serves."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(cfg.database_url)
+    meta = SqlMetaStore(cfg.database_url)
+    try:
+        remove_unindexed(LocalBlobStore(cfg.blob_dir), meta)
+    finally:
+        meta.close()
 
 
 def open_embedded(cfg: ServeRole, *, prepare: bool = True) -> EmbeddedPorts:
@@ -67,7 +75,20 @@ def open_embedded(cfg: ServeRole, *, prepare: bool = True) -> EmbeddedPorts:
 def group_commit(blobs: LocalBlobStore, meta: SqlMetaStore, max_batch: int = MAX_BATCH) -> GroupCommit[IngestRecord]:
     """The embedded publisher: the indexer's `index` run in-process, so an upload returns once its
     blob and row are stored. Concurrent uploads share a transaction and a folder sync."""
-    return GroupCommit(lambda records: index(records, blobs, meta), max_batch=max_batch)
+    def write(records: Sequence[IngestRecord]) -> None:
+        try:
+            index(records, blobs, meta)
+        except Exception:
+            # Rows are committed together or not at all: without them these blobs would never be
+            # found (the client retries under a new id), and on a full disk they hold its space.
+            for record in records:
+                try:
+                    blobs.delete(blob_key(record.id))
+                except OSError:
+                    pass
+            raise
+
+    return GroupCommit(write, max_batch=max_batch)
 
 
 def embedded_compactor(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None = None) -> Compactor:

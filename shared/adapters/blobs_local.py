@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from shared.errors import NotFound, Unavailable
+from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
 
 # Keys are relative paths of plain segments: no `..`, no absolute paths, nothing that escapes root.
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -37,10 +37,15 @@ class LocalBlobStore:
         per file. When this returns every blob is durable; on an error, some may be stored."""
         paths = [(self._path(key), data) for key, data in items]  # every key checked before any write
         folders: dict[Path, None] = {}
-        for path, data in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data)
-            folders.setdefault(path.parent)
+        try:
+            for path, data in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(path, data)
+                folders.setdefault(path.parent)
+        except OSError as exc:
+            if exc.errno in OUT_OF_SPACE:
+                raise InsufficientStorage(f"blob folder {str(self.root)!r}: {exc.strerror}") from exc
+            raise
         for folder in folders:
             _fsync_dir(folder)
 
@@ -76,6 +81,20 @@ class LocalBlobStore:
 
     def close(self) -> None:
         """Nothing to release: every write is finished when it returns."""
+
+    def remove_partial_writes(self) -> int:
+        """Delete the temporary files of writes a crash cut short; call it before any writer
+        starts. Returns how many there were."""
+        removed = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    try:
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+                    except FileNotFoundError:
+                        pass
+        return removed
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

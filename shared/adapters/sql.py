@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from shared.errors import Unavailable
+from shared.errors import InsufficientStorage, Unavailable
 
 metadata = sa.MetaData()
 
@@ -129,11 +129,21 @@ class unavailable_on_error:
             # dead-letter what it reads or answer 500.
             raise Unavailable(f"metadata database {self.where} has no profefe schema yet: "
                               f"run `profefe migrate` ({getattr(exc, 'orig', exc)})") from exc
+        if isinstance(exc, sa.exc.OperationalError) and _disk_full(exc):
+            raise InsufficientStorage(f"metadata database {self.where}: {exc.orig}") from exc
         if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
             isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
         ):
             raise Unavailable(f"metadata database {self.where} unavailable: {exc.orig}") from exc
         return False
+
+
+_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE for "disk full"
+
+
+def _disk_full(exc: sa.exc.DBAPIError) -> bool:
+    # SQLite says SQLITE_FULL as "database or disk is full".
+    return getattr(exc.orig, "sqlstate", None) == _DISK_FULL or "disk is full" in str(exc.orig)
 
 
 _UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for "relation does not exist"

@@ -1,0 +1,189 @@
+"""`profefe serve` under the worst local faults: SIGKILL during ingest at full rate, then a restart;
+and a full disk under its data folder (a small tmpfs), then space coming back."""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from shared import pprof
+from tests.e2e.embedded import _wait_until_up, free_port, get_json, profefe_command
+from tests.support import unavailable
+
+pytestmark = pytest.mark.e2e
+
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
+T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+
+
+def bodies(n: int) -> Iterator[bytes]:
+    """`n` distinct real CPU profiles: the fixtures in turn, each with its own time_nanos."""
+    fixtures = [pprof.parse(p.read_bytes()) for p in sorted(TESTDATA.glob("cpu-*.pb.gz"))]
+    for i in range(n):
+        p = fixtures[i % len(fixtures)]
+        p.time_nanos = T0 + i * 10**9
+        yield pprof.write(p)
+
+
+def post(url: str, body: bytes) -> tuple[int, dict | str]:
+    req = urllib.request.Request(f"{url}/api/0/profiles?service=crash&type=cpu", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            import json
+
+            return resp.status, json.loads(resp.read())["body"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except OSError as exc:  # the server was killed under us
+        return 0, str(exc)
+
+
+def start_serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir",
+                                 str(data_dir), "--compact-interval", "0"], stdout=out, stderr=subprocess.STDOUT,
+                                env=env)
+    _wait_until_up(proc, url, log)
+    return proc, url
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def blob_ids(data_dir: Path) -> set[str]:
+    root = data_dir / "blobs" / "profiles"
+    return {p.name for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def row_ids(data_dir: Path) -> set[str]:
+    with sqlite3.connect(data_dir / "profefe.db") as db:
+        return {r[0] for r in db.execute("SELECT id FROM profiles")}
+
+
+def temporaries(data_dir: Path) -> list[Path]:
+    return [p for p in (data_dir / "blobs").rglob(".tmp-*")]
+
+
+def test_sigkill_during_ingest_loses_no_acknowledged_profile_and_leaves_nothing_half_written(tmp_path):
+    data = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    proc, url = start_serve(data, log)
+    acked: dict[str, bytes] = {}
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def upload(body: bytes) -> None:
+        if killed.is_set():
+            return
+        status, reply = post(url, body)
+        if status == 200:
+            assert isinstance(reply, dict)
+            with lock:
+                acked[reply["id"]] = body
+                if len(acked) >= 300 and not killed.is_set():
+                    killed.set()
+                    proc.send_signal(signal.SIGKILL)  # mid-stream: other uploads are in flight
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(upload, bodies(3000)))
+        proc.wait(timeout=20)
+        assert killed.is_set() and proc.returncode == -signal.SIGKILL, "the load ended before the kill"
+
+        proc, url = start_serve(data, log)
+        assert blob_ids(data) == row_ids(data), "after a restart every blob has its row and every row its blob"
+        assert temporaries(data) == []
+        for pid, body in acked.items():
+            with urllib.request.urlopen(f"{url}/api/0/profiles/{pid}", timeout=30) as resp:
+                assert hashlib.sha256(resp.read()).digest() == hashlib.sha256(body).digest(), pid
+        assert len(acked) >= 300
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 6 MiB tmpfs: the data folder on a disk that fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        unavailable("root and mount(8), to mount a small tmpfs")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        unavailable(f"a tmpfs mount ({done.stderr.strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_answers_507_keeps_reads_and_resumes_when_space_returns(small_disk, tmp_path):
+    data = small_disk / "data"
+    log = tmp_path / "serve.log"
+    ballast = small_disk / "ballast"  # what an operator deletes to make room
+    ballast.write_bytes(b"\0" * (2 << 20))
+    proc, url = start_serve(data, log)
+    try:
+        stored: dict[str, bytes] = {}
+        refused = None
+        source = bodies(2000)
+        for body in source:
+            status, reply = post(url, body)
+            if status == 200:
+                assert isinstance(reply, dict)
+                stored[reply["id"]] = body
+                continue
+            refused = (status, reply)
+            break
+        assert refused is not None, "the disk never filled"
+        status, text = refused
+        assert status == 507, refused
+        assert '"code": 507' in text and "insufficient storage: " in text, text
+        assert "no space left" in text.lower() or "disk is full" in text, text
+        assert len(stored) > 10
+
+        # Reads keep working, and nothing half written is left behind.
+        code, found = get_json(f"{url}/api/0/profiles?service=crash&type=cpu&from=2026-01-01T00:00:00"
+                               f"&to=2026-01-02T00:00:00")
+        assert code == 200 and {p["id"] for p in found["body"]} == set(stored)
+        pid = next(iter(stored))
+        with urllib.request.urlopen(f"{url}/api/0/profiles/{pid}", timeout=30) as resp:
+            assert resp.read() == stored[pid]
+        assert blob_ids(data) == row_ids(data)
+        assert temporaries(data) == []
+
+        # Space returns (an operator deletes something): uploads go through again, unasked.
+        ballast.unlink()
+        deadline = time.monotonic() + 30
+        while True:
+            status, reply = post(url, next(source))
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status == 200, reply
+        assert blob_ids(data) == row_ids(data)
+    finally:
+        stop(proc)
