@@ -21,6 +21,8 @@ _ERROR_TEXT = {
     413: "Over a size limit: the body as sent, or the pprof once decompressed",
     422: "The profiles cannot be merged (`cannot merge: ...`)",
     503: "A dependency does not answer; retry after `Retry-After` seconds",
+    507: "The embedded collector's disk is full (`insufficient storage: ...`); nothing was stored, "
+         "retry after `Retry-After` seconds",
 }
 
 _TIME = {
@@ -63,7 +65,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         answer: dict[str, Any] = {"description": _ERROR_TEXT[status], "content": _json("Error")}
         if status == 401:
             answer["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer`"}}
-        if status == 503:
+        if status in (503, 507):
             answer["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
         out[str(status)] = answer
     return out
@@ -95,7 +97,7 @@ _PATHS: dict[str, dict[str, Any]] = {
             },
             "responses": {
                 "200": {"description": "Stored; the profile", "content": _json("ProfileReply")},
-                **_errors(400, 401, 413, 503),
+                **_errors(400, 401, 413, 503, 507),
             },
         },
         "get": {
