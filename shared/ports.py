@@ -109,6 +109,31 @@ class Queue(Protocol):
         """Leave: what was polled and not committed goes back to be delivered again."""
 
 
+class HourClaim(Protocol):
+    """A claimed hour: its counter (`state`), its current window, and `save` to switch it."""
+
+    state: HourState
+    window: Window | None
+    replaced: str | None  # after `save`: the blob key of the window it replaced, for the caller to delete
+
+    def save(self, window: Window, drop_raw: Sequence[str] = ()) -> None:
+        """Switch to `window` and delete the `drop_raw` rows in one transaction."""
+
+
+class DayClaim(Protocol):
+    """A claimed day: `built_from` (sum of its counters), whether all its hours are `clean`, its
+    hourly windows in time order, its current daily window, and `save`."""
+
+    built_from: int
+    clean: bool
+    hours: list[Window]
+    window: Window | None
+    replaced: str | None
+
+    def save(self, window: Window) -> None:
+        """Switch to `window`."""
+
+
 @runtime_checkable
 class WindowStore(Protocol):
     """Pre-merged windows (`shared.windows`) and the per-(series, hour) counters they are checked
@@ -135,10 +160,10 @@ class WindowStore(Protocol):
     def raw_in(self, series_id: str, start: int, end: int) -> list[tuple[str, int]]:
         """(id, size) of the series' raw profiles created in [start, end], oldest first."""
 
-    def claim_hour(self, series_id: str, hour: int) -> ContextManager[Any]:
+    def claim_hour(self, series_id: str, hour: int) -> ContextManager[HourClaim | None]:
         """An `HourClaim` held until the block ends, or None when another compactor has it."""
 
-    def claim_day(self, series_id: str, day: int) -> ContextManager[Any]:
+    def claim_day(self, series_id: str, day: int) -> ContextManager[DayClaim | None]:
         """A `DayClaim` held until the block ends, or None when another compactor has it."""
 
     def prune_raw(self, before: int, windows_before: int, *, service: str | None = None,

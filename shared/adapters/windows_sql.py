@@ -139,7 +139,7 @@ class SqlWindowStore:
     # Claiming and writing ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def claim_hour(self, series_id: str, hour: int) -> Iterator[HourClaim | None]:
+    def claim_hour(self, series_id: str, hour: int) -> Iterator[SqlHourClaim | None]:
         """The hour's counter and current window, held for this caller until the block ends;
         None when another compactor holds it (or the hour has no counter)."""
         sh = series_hours
@@ -149,10 +149,10 @@ class SqlWindowStore:
                 yield None
                 return
             current = self._window(conn, series_id, HOUR, hour)
-            yield HourClaim(self, self._held(conn), _state(row), current)
+            yield SqlHourClaim(self, self._held(conn), _state(row), current)
 
     @contextlib.contextmanager
-    def claim_day(self, series_id: str, day: int) -> Iterator[DayClaim | None]:
+    def claim_day(self, series_id: str, day: int) -> Iterator[SqlDayClaim | None]:
         """The day's hourly windows (clean ones only), the sum of its counters and its current
         daily window; None when another compactor holds the series."""
         stmt = sa.select(series.c.id).where(series.c.id == series_id)
@@ -169,7 +169,7 @@ class SqlWindowStore:
             clean = all(s.hour in hourly and hourly[s.hour].built_from == s.version for s in states)
             current = self._window(conn, series_id, DAY, day)
             hours = [hourly[s.hour] for s in sorted(states, key=lambda s: s.hour)] if clean else []
-            yield DayClaim(self, self._held(conn), sum(s.version for s in states), clean, hours, current)
+            yield SqlDayClaim(self, self._held(conn), sum(s.version for s in states), clean, hours, current)
 
     @contextlib.contextmanager
     def _claiming(self, stmt) -> Iterator[tuple[sa.Connection, sa.Row | None]]:
@@ -307,8 +307,8 @@ class SqlWindowStore:
         return unavailable_on_error(self.url)
 
 
-class HourClaim:
-    """A claimed hour: its counter (`state`), its current window, and `save` to switch it."""
+class SqlHourClaim:
+    """`HourClaim` on the transaction that holds the lock."""
 
     def __init__(self, store: SqlWindowStore, conn, state: HourState, window: Window | None) -> None:
         self._store, self._conn = store, conn
@@ -322,9 +322,8 @@ class HourClaim:
         self.replaced = self._store._save(self._conn, window, drop_raw)
 
 
-class DayClaim:
-    """A claimed day: `built_from` (sum of its counters), whether all its hours are `clean`,
-    its hourly windows in time order, its current daily window, and `save`."""
+class SqlDayClaim:
+    """`DayClaim` on the transaction that holds the lock."""
 
     def __init__(self, store: SqlWindowStore, conn, built_from: int, clean: bool,
                  hours: list[Window], window: Window | None) -> None:
