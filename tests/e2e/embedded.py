@@ -35,24 +35,42 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_serve(data_dir: Path, log_path: Path) -> Iterator[str]:
     """Starts `profefe serve`, waits until it answers, yields its base URL, stops it."""
+    proc, url = start_serve(data_dir, log_path)
+    try:
+        yield url
+    finally:
+        stop_serve(proc)
+
+
+def start_serve(data_dir: Path, log_path: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`profefe serve` on a free port with `flags`, its output appended to `log_path`; returns
+    once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(data_dir)],
+            [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(data_dir), *flags],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
-        try:
-            _wait_until_up(proc, url, log_path)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    try:
+        _wait_until_up(proc, url, log_path)
+    except BaseException:
+        stop_serve(proc)
+        raise
+    return proc, url
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 20 s; waits for it to go."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:

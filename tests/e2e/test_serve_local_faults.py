@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -19,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from shared import pprof
-from tests.e2e.embedded import _wait_until_up, free_port, get_json, profefe_command
+from tests.e2e.embedded import get_json, start_serve, stop_serve
 from tests.support import unavailable
 
 pytestmark = pytest.mark.e2e
@@ -41,35 +43,11 @@ def post(url: str, body: bytes) -> tuple[int, dict | str]:
     req = urllib.request.Request(f"{url}/api/0/profiles?service=crash&type=cpu", data=body, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            import json
-
             return resp.status, json.loads(resp.read())["body"]
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
-    except OSError as exc:  # the server was killed under us
+    except (OSError, http.client.HTTPException) as exc:  # the server was killed under us
         return 0, str(exc)
-
-
-def start_serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir",
-                                 str(data_dir), "--compact-interval", "0"], stdout=out, stderr=subprocess.STDOUT,
-                                env=env)
-    _wait_until_up(proc, url, log)
-    return proc, url
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def blob_ids(data_dir: Path) -> set[str]:
@@ -89,7 +67,7 @@ def temporaries(data_dir: Path) -> list[Path]:
 def test_sigkill_during_ingest_loses_no_acknowledged_profile_and_leaves_nothing_half_written(tmp_path):
     data = tmp_path / "data"
     log = tmp_path / "serve.log"
-    proc, url = start_serve(data, log)
+    proc, url = start_serve(data, log, "--compact-interval", "0")
     acked: dict[str, bytes] = {}
     lock = threading.Lock()
     killed = threading.Event()
@@ -112,7 +90,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_profile_and_leaves_nothing_
         proc.wait(timeout=20)
         assert killed.is_set() and proc.returncode == -signal.SIGKILL, "the load ended before the kill"
 
-        proc, url = start_serve(data, log)
+        proc, url = start_serve(data, log, "--compact-interval", "0")
         assert blob_ids(data) == row_ids(data), "after a restart every blob has its row and every row its blob"
         assert temporaries(data) == []
         for pid, body in acked.items():
@@ -120,7 +98,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_profile_and_leaves_nothing_
                 assert hashlib.sha256(resp.read()).digest() == hashlib.sha256(body).digest(), pid
         assert len(acked) >= 300
     finally:
-        stop(proc)
+        stop_serve(proc)
 
 
 @pytest.fixture
@@ -145,7 +123,7 @@ def test_a_full_disk_answers_507_keeps_reads_and_resumes_when_space_returns(smal
     log = tmp_path / "serve.log"
     ballast = small_disk / "ballast"  # what an operator deletes to make room
     ballast.write_bytes(b"\0" * (2 << 20))
-    proc, url = start_serve(data, log)
+    proc, url = start_serve(data, log, "--compact-interval", "0")
     try:
         stored: dict[str, bytes] = {}
         refused = None
@@ -186,4 +164,4 @@ def test_a_full_disk_answers_507_keeps_reads_and_resumes_when_space_returns(smal
         assert status == 200, reply
         assert blob_ids(data) == row_ids(data)
     finally:
-        stop(proc)
+        stop_serve(proc)
