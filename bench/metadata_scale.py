@@ -16,9 +16,11 @@ Measured with the project's own code against that database:
   last 30 days: p50 / p99 / max;
 - `merge_plan.plan_merge` over 7 d, the same queries;
 - the raw-retention pass (`SqlWindowStore.prune_raw` called as the compactor calls it until it
-  returns nothing) deleting the oldest day, while a reader (find, 1 h, narrow) and a writer
-  (`SqlMetaStore.put` of 50 new profiles per call, as an indexer batch) loop and record their
-  worst latency;
+  returns nothing) deleting the oldest day (older than the window horizon, so clean), while a
+  reader (find, 1 h, narrow) and a writer (`SqlMetaStore.put` of 50 new profiles per call, as
+  an indexer batch) loop and record their worst latency;
+- then the rest of the pass, `drop_windows` at a 90-day window horizon (its counters of emptied
+  hours), under the same reader and writer;
 - table and index sizes.
 
     .venv/bin/python bench/metadata_scale.py --rows 200000          # about a minute
@@ -39,6 +41,7 @@ import statistics
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -382,7 +385,7 @@ class Loop(threading.Thread):
             try:
                 self.fn()
             except Exception as exc:  # counted, not fatal: the point is to see it
-                self.errors.append(repr(exc))
+                self.errors.append("".join(traceback.format_exception(exc)[-3:]))
             self.calls.append((t, time.perf_counter() - t))
             time.sleep(0.01)
 
@@ -399,20 +402,21 @@ def retention(url: str, meta, f: dict[str, Any], rng: random.Random) -> dict[str
 
     store = SqlWindowStore(url)
     reads = queries(f, HOUR, "instance", 1000, rng)
-    keys = sorted(f["hosts"])
     signatures = dict(TYPES)
+    # Drawn up front: the two threads share no random state.
+    shapes = [(service, ptype, Labels.of((k, v) for k, v in rng.choice(f["label_sets"][(service, ptype)])))
+              for service, ptype in (rng.choice(sorted(f["label_sets"])) for _ in range(5000))]
     now = int(time.time())
+    drawn = iter(range(10**9))
 
     def write() -> None:
-        batch = []
-        for _ in range(50):
-            service, ptype = rng.choice(keys)
-            at = datetime.fromtimestamp(now, timezone.utc)
-            labels = Labels.of((k, v) for k, v in rng.choice(f["label_sets"][(service, ptype)]))
-            batch.append(ProfileMeta(new_id(), service, ProfileType(ptype), labels, at, at, 20_000, signatures[ptype]))
+        at = datetime.fromtimestamp(now, timezone.utc)
+        batch = [ProfileMeta(new_id(), service, ProfileType(ptype), labels, at, at, 20_000, signatures[ptype])
+                 for service, ptype, labels in (shapes[next(drawn) % len(shapes)] for _ in range(50))]
         meta.put(batch)
 
-    reader = Loop(lambda: meta.find(reads[rng.randrange(len(reads))]))
+    read_at = iter(range(10**9))
+    reader = Loop(lambda: meta.find(reads[next(read_at) % len(reads)]))
     writer = Loop(write)
     before = f["start"] + DAY  # the oldest day still held
     windows_before = f["end"] - 90 * DAY
@@ -429,6 +433,15 @@ def retention(url: str, meta, f: dict[str, Any], rng: random.Random) -> dict[str
         if not ids:
             break
     t1 = time.perf_counter()
+    dropped, drop_calls = 0, []
+    while True:  # the rest of the compactor's retention pass: windows, and counters left empty
+        c = time.perf_counter()
+        keys = store.drop_windows(windows_before, limit=1000)
+        drop_calls.append(round(time.perf_counter() - c, 2))
+        dropped += len(keys)
+        if len(keys) < 1000:
+            break
+    t2 = time.perf_counter()
     time.sleep(3)
     reader.stop.set()
     writer.stop.set()
@@ -436,7 +449,8 @@ def retention(url: str, meta, f: dict[str, Any], rng: random.Random) -> dict[str
     writer.join()
     store.close()
     return {"deleted": deleted, "seconds": round(t1 - t0, 2), "calls_s": calls,
-            "before": before, "reader": reader.during(t0, t1), "writer": writer.during(t0, t1),
+            "drop_windows_s": round(t2 - t1, 2), "drop_windows_calls_s": drop_calls, "windows_dropped": dropped,
+            "before": before, "reader": reader.during(t0, t2), "writer": writer.during(t0, t2),
             "reader_before_pass": reader.during(t0 - 3, t0), "writer_before_pass": writer.during(t0 - 3, t0),
             "reader_errors": reader.errors[:3], "writer_errors": writer.errors[:3]}
 
@@ -522,7 +536,8 @@ def print_table(r: dict[str, Any]) -> None:
         x = r[key]
         print(f"{key:<26} {x['p50_ms']:>9} {x['p99_ms']:>9} {x['max_ms']:>9} {x['mean_results']:>9}")
     ret = r["retention"]
-    print(f"retention of one day: {ret['deleted']:,} rows in {ret['seconds']} s (calls {ret['calls_s']})")
+    print(f"retention of one day: {ret['deleted']:,} rows in {ret['seconds']} s (calls {ret['calls_s']}), "
+          f"then drop_windows {ret['drop_windows_s']} s")
     for who in ("reader", "writer"):
         x = ret[who]
         print(f"  {who} during it: {x['calls']} calls, p99 {x['p99_ms']} ms, max {x['max_ms']} ms, "

@@ -252,7 +252,10 @@ class SqlWindowStore:
         clean = sa.or_(w.c.built_from == sh.c.version, hour < windows_before)
         with self._guard(), self.engine.begin() as conn:
             rows: list[Any] = []
-            oldest = conn.execute(sa.select(sa.func.min(p.c.created_at)).select_from(joined).where(*scope, clean)).scalar()
+            # ORDER BY ... LIMIT 1 rather than min(): over a join, only this form walks the
+            # created_at index from the oldest row instead of reading every row before `before`.
+            oldest = conn.execute(sa.select(p.c.created_at).select_from(joined).where(*scope, clean)
+                                  .order_by(p.c.created_at).limit(1)).scalar()
             if oldest is not None:
                 lo = int(oldest) - int(oldest) % HOUR
                 hi = min(before, lo + DAY)
@@ -265,8 +268,10 @@ class SqlWindowStore:
             ids = [r.id for r in rows] + [r.id for r in traces]
             for chunk in chunks(ids, CHUNK):
                 conn.execute(sa.delete(p).where(p.c.id.in_(chunk)))
-            for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows}):
-                conn.execute(sa.update(sh).where(sh.c.series_id == sid, sh.c.hour == h).values(pruned=True))
+            marks = [{"sid": sid, "h": h} for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows})]
+            if marks:  # one executemany: a day of a fleet is tens of thousands of counters
+                conn.execute(sa.update(sh).where(sh.c.series_id == sa.bindparam("sid"), sh.c.hour == sa.bindparam("h"))
+                             .values(pruned=True), marks)
         return ids
 
     @staticmethod
@@ -291,15 +296,17 @@ class SqlWindowStore:
         that hold no raw profile any more. Returns the blob keys to delete."""
         w, sh, p = windows, series_hours, profiles
         with self._guard(), self.engine.begin() as conn:
+            # The bare `start <=` / `hour <=` bounds let the start and hour indexes find the rows;
+            # `start + span` alone would read both tables whole on every pass.
             rows = conn.execute(
                 sa.select(w.c.series_id, w.c.span, w.c.start, w.c.blob_key)
-                .where(w.c.start + w.c.span <= before).limit(limit)).all()
+                .where(w.c.start <= before - HOUR, w.c.start + w.c.span <= before).limit(limit)).all()
             for r in rows:
                 conn.execute(sa.delete(w).where(w.c.series_id == r.series_id, w.c.span == r.span,
                                                 w.c.start == r.start))
             left = sa.exists().where(p.c.series_id == sh.c.series_id, p.c.created_at >= sh.c.hour,
                                      p.c.created_at < sh.c.hour + HOUR)
-            conn.execute(sa.delete(sh).where(sh.c.hour + HOUR <= before, ~left))
+            conn.execute(sa.delete(sh).where(sh.c.hour <= before - HOUR, ~left))
         return [r.blob_key for r in rows if r.blob_key]
 
     def referenced(self, keys: Sequence[str]) -> set[str]:
