@@ -485,7 +485,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     meta, store = SqlMetaStore(url), SqlWindowStore(url)
     out: dict[str, Any] = {"sizes_before_pass": sizes(url)}
     try:
-        for label in ("instance", "region"):
+        for label in ("instance", "region") if "queries" in args.parts else ():
             for name, span in (("1h", HOUR), ("7d", 7 * DAY)):
                 qs = queries(f, span, label, args.queries, rng)
                 out[f"find_{name}_{label}"] = r = timed(lambda q: len(meta.find(q)), qs)
@@ -493,8 +493,9 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
             qs = queries(f, 7 * DAY, label, args.queries, rng)
             out[f"plan_7d_{label}"] = r = timed(lambda q: plan_merge(meta, store, q).inputs, qs)
             print(f"  plan 7d {label:<8}: {r}", flush=True)
-        out["retention"] = r = retention(url, meta, f, rng)
-        print(f"  retention: {r}", flush=True)
+        if "retention" in args.parts:
+            out["retention"] = r = retention(url, meta, f, rng)
+            print(f"  retention: {r}", flush=True)
     finally:
         meta.close()
         store.close()
@@ -514,6 +515,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--reuse", action="store_true", help="measure what the database holds, loading nothing")
     ap.add_argument("--reset", action="store_true", help="drop the profefe tables first")
+    ap.add_argument("--parts", default="queries,retention", help="what to measure: queries (find and plan), retention")
     args = ap.parse_args()
     if args.database_url.rsplit("/", 1)[-1].startswith("profefe_test"):
         raise BenchError("not the test database: the bench deletes a day of it")
@@ -533,16 +535,26 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{'figure':<26} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'results':>9}")
     for key in ("find_1h_instance", "find_7d_instance", "plan_7d_instance", "find_1h_region", "find_7d_region",
                 "plan_7d_region"):
+        if key not in r:
+            continue
         x = r[key]
         print(f"{key:<26} {x['p50_ms']:>9} {x['p99_ms']:>9} {x['max_ms']:>9} {x['mean_results']:>9}")
-    ret = r["retention"]
+    ret = r.get("retention")
+    if ret is not None:
+        print_retention(ret)
+    print_sizes(r["sizes"])
+
+
+def print_retention(ret: dict[str, Any]) -> None:
     print(f"retention of one day: {ret['deleted']:,} rows in {ret['seconds']} s (calls {ret['calls_s']}), "
           f"then drop_windows {ret['drop_windows_s']} s")
     for who in ("reader", "writer"):
         x = ret[who]
         print(f"  {who} during it: {x['calls']} calls, p99 {x['p99_ms']} ms, max {x['max_ms']} ms, "
               f"{x['over_1s']} over 1 s, {x['errors']} errors (before it: max {ret[who + '_before_pass']['max_ms']} ms)")
-    s = r["sizes"]
+
+
+def print_sizes(s: dict[str, Any]) -> None:
     for table in TABLES:
         t = s[table]
         print(f"  {table:<15} {t['rows']:>12,} rows  table {t['table_mb']:>7,} MB  indexes {t['indexes_mb']:>7,} MB  "
