@@ -296,8 +296,8 @@ class SqlWindowStore:
         that hold no raw profile any more. Returns the blob keys to delete."""
         w, sh, p = windows, series_hours, profiles
         with self._guard(), self.engine.begin() as conn:
-            # The bare `start <=` / `hour <=` bounds let the start and hour indexes find the rows;
-            # `start + span` alone would read both tables whole on every pass.
+            # The bare `start <=` bound lets the start index find the rows; `start + span` alone
+            # would read the table whole on every pass.
             rows = conn.execute(
                 sa.select(w.c.series_id, w.c.span, w.c.start, w.c.blob_key)
                 .where(w.c.start <= before - HOUR, w.c.start + w.c.span <= before).limit(limit)).all()
@@ -306,7 +306,9 @@ class SqlWindowStore:
                                                 w.c.start == r.start))
             left = sa.exists().where(p.c.series_id == sh.c.series_id, p.c.created_at >= sh.c.hour,
                                      p.c.created_at < sh.c.hour + HOUR)
-            conn.execute(sa.delete(sh).where(sh.c.hour <= before - HOUR, ~left))
+            # Only retention empties an hour, and it marks the hour pruned: the partial index on
+            # pruned hours then skips the counters of hours whose raw profiles are still kept.
+            conn.execute(sa.delete(sh).where(sh.c.pruned, sh.c.hour <= before - HOUR, ~left))
         return [r.blob_key for r in rows if r.blob_key]
 
     def referenced(self, keys: Sequence[str]) -> set[str]:

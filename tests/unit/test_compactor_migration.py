@@ -52,7 +52,7 @@ def test_existing_profiles_land_in_their_series(tmp_path):
         store.close()
 
 
-def test_the_created_at_index_keeps_every_profile(tmp_path):
+def test_the_retention_indexes_keep_every_profile(tmp_path):
     url = sqlite_url(tmp_path / "before-0003.db")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -66,8 +66,8 @@ def test_the_created_at_index_keeps_every_profile(tmp_path):
     try:
         with engine.connect() as conn:
             kept = [r[0] for r in conn.execute(sa.text("SELECT id FROM profiles ORDER BY id"))]
-            indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("profiles")}
+            indexes = {ix["name"] for t in ("profiles", "series_hours") for ix in sa.inspect(conn).get_indexes(t)}
         assert kept == [r["id"] for r in rows]
-        assert "profiles_created" in indexes
+        assert {"profiles_created", "series_hours_pruned_hour"} <= indexes
     finally:
         engine.dispose()
