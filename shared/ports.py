@@ -55,6 +55,9 @@ class MetaStore(Protocol):
         """(created_at epoch seconds, signature, totals or None when not recorded) of every match of
         `query` (its limit ignored), ascending: what a timeline needs, without labels or blobs."""
 
+    def types(self, query: Query) -> list[str]:
+        """The profile types of the matches of `query` whatever its type, sorted."""
+
     def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
         """The distinct (key, value) label pairs of the matches of `query`, sorted, at most `limit`."""
 

@@ -66,13 +66,14 @@ def _div(value: int, by: int) -> int:
 # Labels -----------------------------------------------------------------------------------
 
 
-def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, list[str]]:
-    """key -> sorted values of the matches of a find (service, optional type, window, labels)."""
+def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
+    """What a selection can narrow to, among the matches of a find (service, optional type,
+    window, labels): the types present whatever the type asked, and key -> sorted values."""
     query = parse_query(params)
     out: dict[str, list[str]] = {}
     for key, value in stores.meta.label_pairs(query, MAX_LABEL_PAIRS):
         out.setdefault(key, []).append(value)
-    return out
+    return {"types": stores.meta.types(query), "labels": out}
 
 
 # Timeline ---------------------------------------------------------------------------------

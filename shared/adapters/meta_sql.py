@@ -8,6 +8,7 @@ second precision on every engine. Labels live in a child table, one row per pair
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar
@@ -208,6 +209,11 @@ class SqlMetaStore:
         stmt = sa.select(p.c.created_at, p.c.signature, p.c.totals).where(*_conditions(query)).order_by(p.c.created_at)
         with self._guard(), self.engine.connect() as conn:
             return [(at, sig, tuple(json.loads(raw)) if raw else None) for at, sig, raw in conn.execute(stmt)]
+
+    def types(self, query: Query) -> list[str]:
+        stmt = sa.select(profiles.c.type).distinct().where(*_conditions(replace(query, type=None))).order_by(profiles.c.type)
+        with self._guard(), self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt)]
 
     def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
         pl = profile_labels
