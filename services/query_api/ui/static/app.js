@@ -496,16 +496,18 @@ async function render() {
   say("");
   document.body.dataset.ready = "";
   try {
-    await loadServices();
     const selected = Boolean(state.service);
     $("services").hidden = selected;
     $("timeline-box").hidden = !selected;
     $("tools").hidden = !selected;
     $("panes").hidden = true;
-    if (!selected) { document.body.dataset.ready = "start"; return; }
-    await loadChoices();
+    const services = loadServices();
+    if (!selected) { await services; document.body.dataset.ready = "start"; return; }
+    // A link that names its type draws at once; the pickers fill in meanwhile.
+    const choices = loadChoices();
+    if (!state.type) await choices;
     if (!state.type) { say("No profiles of this service in this range."); document.body.dataset.ready = "empty"; return; }
-    await Promise.all([loadTimeline(), loadFlame()]);
+    await Promise.all([services, choices, loadTimeline(), loadFlame()]);
   } catch (e) {
     say(e.status === 404 ? "Nothing found for this selection." : e.message);
     document.body.dataset.ready = "error";
