@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:10100
 PYTEST_ARGS ?=
 
-.PHONY: run test lint docs venv services-up services-down services-status proto fixtures bench clean
+.PHONY: run test lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
 
 # Everything: the linters, then unit, contract, integration and end-to-end suites against real services.
-test: $(STAMP) lint services-up
+test: $(STAMP) lint services-up browser
 	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 services-up:
 	@scripts/services.sh up
+
+# Headless chromium for the UI's browser tests.
+browser:
+	@scripts/browser.sh
 
 services-down:
 	@scripts/services.sh down

@@ -283,6 +283,9 @@ class ProfileMeta:
     received_at: datetime  # UTC, second precision
     size: int  # bytes of the stored blob
     signature: str = ""  # pprof.signature: period and sample types; empty for trace
+    # The sum of each sample value column (pprof.totals), kept so a timeline never reads blobs;
+    # empty for traces and for profiles stored before totals were recorded.
+    totals: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", utc_seconds(self.created_at))
@@ -301,6 +304,7 @@ class IngestRecord:
     received_at: datetime
     body: bytes = field(repr=False)
     signature: str = ""
+    totals: tuple[int, ...] = ()
 
     def meta(self) -> ProfileMeta:
         return ProfileMeta(
@@ -312,6 +316,7 @@ class IngestRecord:
             received_at=self.received_at,
             size=len(self.body),
             signature=self.signature,
+            totals=self.totals,
         )
 
 

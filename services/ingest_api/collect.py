@@ -44,6 +44,7 @@ def collect(
     received_at = utc_seconds(clock())
 
     signature = ""
+    totals: tuple[int, ...] = ()
     created_at = declared_at or received_at
     if ptype.is_pprof:
         profile = pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
@@ -57,6 +58,7 @@ def collect(
                 f"({', '.join(f'{n}/{u}' for n, u in types)})"
             )
         signature = pprof.signature(profile)
+        totals = pprof.totals(profile)
         nanos = pprof.time_nanos(profile)
         if nanos > 0:
             created_at = from_unix(nanos // 1_000_000_000)
@@ -72,6 +74,7 @@ def collect(
         received_at=received_at,
         body=bytes(body),
         signature=signature,
+        totals=totals,
     )
 
 

@@ -82,6 +82,23 @@ def _download(description: str) -> dict[str, Any]:
 
 _SECURED: list[dict[str, list[str]]] = [{}, {"bearer": []}]  # open unless tokens are configured
 
+_AGGREGATION = _param("aggregation", False, {"type": "string", "enum": ["sum", "mean"], "default": "sum"},
+                      "`sum` adds every profile; `mean` divides by the number of profiles merged (snapshots: "
+                      "heap in-use, goroutines). Windows and raw profiles give the same answer under both")
+_SAMPLE_TYPE = _param("sample_type", False, {"type": "string", "example": "cpu"},
+                      "A sample type of the profiles (e.g. `samples`, `cpu`, `inuse_space`); default the last one")
+_MAX_NODES = _param("max_nodes", False, {"type": "integer", "minimum": 1},
+                    "Most nodes in the answer (capped by the server's `--flame-max-nodes`); the rest is summed into `other`")
+_BASE = [
+    _param("base_from", False, _TIME, "The base's window start; default `from`"),
+    _param("base_to", False, _TIME, "The base's window end; default `to`"),
+    _param("base_labels", False, {"type": "string", "example": "version=1.4"}, "The base's labels; default `labels`"),
+]
+
+
+def _json_reply(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json("ObjectReply")}
+
 _PATHS: dict[str, dict[str, Any]] = {
     "/api/0/profiles": {
         "post": {
@@ -116,11 +133,78 @@ _PATHS: dict[str, dict[str, Any]] = {
             "operationId": "mergeProfiles",
             "summary": "One gzip pprof merging every match (not `trace`)",
             "security": _SECURED,
-            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _LIMIT],
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _LIMIT, _AGGREGATION],
             "responses": {
                 "200": _download("The merged profile, gzip pprof"),
                 **_errors(400, 401, 404, 413, 422, 503),
             },
+        },
+    },
+    "/api/0/profiles/diff": {
+        "get": {
+            "operationId": "diffProfiles",
+            "summary": "The target merge with the base merge negated, as `go tool pprof -diff_base` builds it",
+            "description": "Base samples are negated and labelled `pprof::base=true`, so `go tool pprof -top` on "
+                           "the answer shows the change. The base is the target selection with any `base_*` "
+                           "parameter in its place; at least one must differ.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, *_BASE, _AGGREGATION],
+            "responses": {
+                "200": _download("The diff, gzip pprof"),
+                **_errors(400, 401, 404, 413, 422, 503),
+            },
+        },
+    },
+    "/api/0/labels": {
+        "get": {
+            "operationId": "listLabels",
+            "summary": "The profile types and label keys and values of a service's profiles in a window",
+            "security": _SECURED,
+            "parameters": [_service(), _type(False), *_WINDOW, _LABELS],
+            "responses": {
+                "200": _json_reply('`{"types": [...], "labels": {"key": ["value", ...]}}`, sorted'),
+                **_errors(400, 401, 503),
+            },
+        },
+    },
+    "/api/0/timeline": {
+        "get": {
+            "operationId": "timeline",
+            "summary": "Profiles per bucket and the total of one sample type per bucket",
+            "description": "From the totals each profile's row keeps: no profile is read. Answer: `start` (epoch "
+                           "seconds), `step` (seconds), `profiles` and `values` (one per bucket), `sample_types`, "
+                           "`sample_type`, `aggregation`, `without_totals` (profiles stored before totals were "
+                           "recorded).",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION,
+                           _param("buckets", False, {"type": "integer", "minimum": 1, "maximum": 1000},
+                                  "How many buckets (default 60)")],
+            "responses": {"200": _json_reply("The buckets"), **_errors(400, 401, 503)},
+        },
+    },
+    "/api/0/flamegraph": {
+        "get": {
+            "operationId": "flamegraph",
+            "summary": "The flame graph and top table of a merge, as compact JSON",
+            "description": "`names` (interned), `nodes` in pre-order as parallel arrays `name` (index into "
+                           "`names`), `depth`, `total`, `self`; `top` rows `[name, flat, cum]`; `total`, "
+                           "`profiles`, `folded` (nodes summed into `other`), `sample_types`, `unit`.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION, _MAX_NODES],
+            "responses": {"200": _json_reply("The tree and table"), **_errors(400, 401, 404, 413, 422, 503)},
+        },
+    },
+    "/api/0/flamegraph/diff": {
+        "get": {
+            "operationId": "flamegraphDiff",
+            "summary": "A diff flame graph and table of two selections, as compact JSON",
+            "description": "As `/api/0/flamegraph`, with `base` and `target` per node in place of `total`/`self`, "
+                           "`base_total`, `target_total`; `top` rows `[name, base_flat, target_flat, base_cum, "
+                           "target_cum]` by the change of flat share, largest first.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, *_BASE, _SAMPLE_TYPE, _AGGREGATION,
+                           _MAX_NODES],
+            "responses": {"200": _json_reply("The diff tree and table"), **_errors(400, 401, 404, 413, 422, 503)},
         },
     },
     "/api/0/profiles/{ids}": {
@@ -207,6 +291,7 @@ _SCHEMAS: dict[str, Any] = {
     "ProfileReply": _reply({"$ref": "#/components/schemas/Profile"}),
     "ProfileListReply": _reply({"type": "array", "items": {"$ref": "#/components/schemas/Profile"}}),
     "ServiceListReply": _reply({"type": "array", "items": {"type": "string"}}),
+    "ObjectReply": _reply({"type": "object"}),
     "VersionReply": _reply({
         "type": "object",
         "required": ["version", "commit", "build_time"],

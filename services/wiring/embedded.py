@@ -18,6 +18,7 @@ from services.ingest_api import routes as ingest_routes
 from services.observe.metrics import CompactorCollector, Metrics
 from services.process import prefork, runner
 from services.query_api import routes as query_routes
+from services.query_api import ui
 from services.query_api.query import Stores
 from services.roles import ServeRole
 from services.web import auth, errors, meta
@@ -109,6 +110,7 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None =
     app.register_blueprint(ingest_routes.blueprint(ports.publisher(), cfg.ingest))
     stores = Stores(meta=ports.meta, blobs=CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
+    app.register_blueprint(ui.blueprint())
     return auth.protect(instrument(app, metrics or Metrics("serve")), cfg.auth)
 
 
