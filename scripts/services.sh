@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The real services the test suite runs against, without Docker: Kafka (KRaft, jars from Maven
-# Central), an S3 API (SeaweedFS, built with the Go toolchain) and PostgreSQL (Debian's package).
+# Central), an S3 API (versitygw, built with the Go toolchain) and PostgreSQL (Debian's package).
 #
 #   scripts/services.sh up       install what is missing, start what is down, wait until each answers
 #   scripts/services.sh install  only download and build what is missing (to warm a cache)
@@ -10,7 +10,7 @@
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
-# Each command takes optional service names (kafka, seaweedfs, postgres) to act on only those.
+# Each command takes optional service names (kafka, s3, postgres) to act on only those.
 #
 # Downloads, binaries and service data live outside the checkout, in
 # ${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}, so a fresh clone elsewhere reuses them.
@@ -116,12 +116,12 @@ take_lock() {
 
 # shellcheck source=kafka/service.sh
 source "$SERVICES_DIR/kafka/service.sh"
-# shellcheck source=seaweedfs/service.sh
-source "$SERVICES_DIR/seaweedfs/service.sh"
+# shellcheck source=versitygw/service.sh
+source "$SERVICES_DIR/versitygw/service.sh"
 # shellcheck source=postgres/service.sh
 source "$SERVICES_DIR/postgres/service.sh"
 
-ALL_SERVICES=(kafka seaweedfs postgres)
+ALL_SERVICES=(kafka s3 postgres)
 
 # The services named on the command line (all of them when none is), checked against the list.
 pick_services() {

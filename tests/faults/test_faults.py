@@ -85,7 +85,7 @@ def test_an_indexer_killed_with_sigkill_and_restarted(rig):
     assert_clean(result)
 
 
-@pytest.mark.parametrize("service", ["kafka", "seaweedfs", "postgres"])
+@pytest.mark.parametrize("service", ["kafka", "s3", "postgres"])
 def test_a_service_stopped_for_ten_seconds(rig, service):
     outages = []
 
