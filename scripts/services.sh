@@ -10,6 +10,8 @@
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
+# `up` and `install` of all services also unpack the nginx tests/deploy runs (scripts/nginx).
+#
 # Each command takes optional service names (kafka, s3, postgres) to act on only those.
 #
 # Downloads, binaries and service data live outside the checkout, in
@@ -120,12 +122,15 @@ source "$SERVICES_DIR/kafka/service.sh"
 source "$SERVICES_DIR/versitygw/service.sh"
 # shellcheck source=postgres/service.sh
 source "$SERVICES_DIR/postgres/service.sh"
+# shellcheck source=nginx/tool.sh
+source "$SERVICES_DIR/nginx/tool.sh"
 
 ALL_SERVICES=(kafka s3 postgres)
 
 # The services named on the command line (all of them when none is), checked against the list.
 pick_services() {
     SERVICES=()
+    ALL_PICKED=$((${#} == 0))
     local name known
     for name in "$@"; do
         for known in "${ALL_SERVICES[@]}"; do
@@ -136,6 +141,12 @@ pick_services() {
     ((${#SERVICES[@]})) || SERVICES=("${ALL_SERVICES[@]}")
 }
 
+# The tools the suites use beside the services (nginx) come with a whole `up` or `install`.
+install_tools() {
+    ((ALL_PICKED)) || return 0
+    nginx_install
+}
+
 cmd_up() {
     take_lock
     local svc
@@ -143,6 +154,7 @@ cmd_up() {
         "${svc}_install"
         "${svc}_start"
     done
+    install_tools
 }
 
 cmd_install() {
@@ -151,6 +163,7 @@ cmd_install() {
     for svc in "${SERVICES[@]}"; do
         "${svc}_install"
     done
+    install_tools
     say "installed: ${SERVICES[*]} (cache: $SERVICES_HOME)"
 }
 
@@ -191,6 +204,8 @@ cmd_env() {
     for svc in "${SERVICES[@]}"; do
         "${svc}_env"
     done
+    ((ALL_PICKED)) && nginx_env
+    return 0
 }
 
 main() {
