@@ -106,6 +106,18 @@ def api_routes(role: str) -> set[tuple[str, str]]:
             for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
 
 
+def serve_paths(tmp: Path) -> set[str]:
+    """The URL rules `profefe serve`'s app answers, over a data folder in `tmp`."""
+    from services.config import ServeConfig
+
+    cfg = ServeConfig(data_dir=tmp)
+    ports = wiring.open_embedded(cfg)
+    try:
+        return {rule.rule for rule in wiring.embedded_app(ports, cfg).url_map.iter_rules()}
+    finally:
+        ports.close()
+
+
 def worker_paths() -> set[str]:
     """The paths a worker's --health-addr server answers."""
     server = observe.HealthServer("127.0.0.1", 0, metrics=Metrics("worker"), checks={})

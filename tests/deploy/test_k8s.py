@@ -9,6 +9,8 @@ import yaml
 from tests.deploy import facts
 
 K8S = facts.DEPLOY / "k8s"
+# `profefe serve` alone: a kustomization of its own, beside the pipeline's (tests/deploy/test_serve.py).
+SERVE = K8S / "serve"
 SECRET_VARIABLES = {"PROFEFE_S3_ACCESS_KEY", "PROFEFE_S3_SECRET_KEY", "PROFEFE_DATABASE_URL",
                     "PROFEFE_INGEST_TOKENS", "PROFEFE_READ_TOKENS"}
 
@@ -42,7 +44,7 @@ def of_kind(objects, kind: str) -> dict[str, dict]:
 
 def test_every_manifest_parses_and_is_applied():
     files = {p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
-    applied = resources(K8S)
+    applied = resources(K8S) + resources(SERVE)
     assert sorted(applied) == sorted(files)
     for f in K8S.rglob("*.yaml"):
         for doc in yaml.safe_load_all(f.read_text()):
