@@ -45,7 +45,7 @@ def rig(request, tmp_path_factory):
     for name, address in (("kafka", kafka), ("seaweedfs", s3["endpoint"]), ("postgres", f"{url.host}:{url.port}")):
         if not harness.managed_by_services_sh(name, address):
             unavailable(f"{name} at {address} run by scripts/services.sh (the fault suite stops and starts it)")
-    stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"), 
+    stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"),
                               name="fault" + uuid.uuid4().hex[:8])
     try:
         yield Rig(stack)

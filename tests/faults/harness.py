@@ -330,7 +330,8 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'scenario':<34} {'acknowledged':>12} {'found':>6} {'lost':>5} {'duplicated':>10} {'merge':>7} {'retried':>7}  non-200 answers"
+    head = (f"{'scenario':<34} {'acknowledged':>12} {'found':>6} {'lost':>5} {'duplicated':>10} {'merge':>7} "
+            f"{'retried':>7}  non-200 answers")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['scenario']:<34} {r['acknowledged']:>12} {r['found']:>6} {r['lost']:>5}"
