@@ -139,6 +139,7 @@ def test_pyroscope_go_to_serve(pyrogo_bin, go_bin, tmp_path):
 @pytest.mark.postgres
 def test_both_agents_through_the_pipeline_with_tokens(request, pyroscope_io, pyrogo_bin, go_bin, tmp_path):
     kafka, s3, pg = distributed.real_services(request)
+    (tmp_path / "stack").mkdir()
     stack = distributed.Stack(kafka, s3, pg, tmp_path / "stack")
     token = "pyro-token"
     try:
