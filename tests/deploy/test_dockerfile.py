@@ -47,8 +47,8 @@ def test_every_package_is_copied_and_not_ignored():
             sources.update(s.rstrip("/") for s in srcs)
     for src in sources:
         assert (facts.ROOT / src).exists(), src
-    packages = tomllib.loads((facts.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    assert {p.split(".")[0] for p in packages} <= sources
+    found = tomllib.loads((facts.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert {p.rstrip("*").split(".")[0] for p in found["include"]} <= sources
     kept = {line[1:].strip().rstrip("/") for line in (facts.ROOT / ".dockerignore").read_text().splitlines()
             if line.startswith("!")}
     assert sources <= kept, f"ignored but copied: {sources - kept}"
