@@ -38,6 +38,7 @@ class ProfileType(enum.Enum):
     MUTEX = "mutex"
     GOROUTINE = "goroutine"
     THREADCREATE = "threadcreate"
+    WALL = "wall"  # wall-clock time, on CPU or not (Pyroscope's agents send it; Go's runtime has none)
     TRACE = "trace"
     OTHER = "other"
 
@@ -255,6 +256,17 @@ def new_id(now: float | None = None) -> str:
         + struct.pack(">H", os.getpid() & 0xFFFF)
         + count.to_bytes(3, "big")
     )
+    return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+
+
+def content_id(at: float, *parts: bytes) -> str:
+    """An id of `new_id`'s form whose last 8 bytes are a digest of `parts`: the same content at the
+    same second is the same id, so an upload a client sends again is stored once."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(struct.pack(">Q", len(part)))
+        digest.update(part)
+    raw = struct.pack(">I", int(at) & 0xFFFFFFFF) + digest.digest()[:8]
     return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
 
 

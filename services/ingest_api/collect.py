@@ -15,6 +15,7 @@ from shared.model import (
     IngestRecord,
     Labels,
     ProfileType,
+    content_id,
     contradicting_type,
     from_unix,
     has_control,
@@ -41,13 +42,31 @@ def collect(
     declared_at = None
     if params.get("created_at"):
         declared_at = parse_time("created_at", params["created_at"])
-    received_at = utc_seconds(clock())
+    return build_record(service, ptype, labels, body, cfg, declared_at=declared_at, clock=clock)
 
+
+def build_record(
+    service: str,
+    ptype: ProfileType,
+    labels: Labels,
+    body: bytes,
+    cfg: IngestConfig,
+    *,
+    declared_at: datetime | None = None,
+    clock: Clock = utc_now,
+    by_content: bool = False,
+    parsed: pprof.Profile | None = None,
+) -> IngestRecord:
+    """The checks on the body, for a service and labels already checked (`parse_service`,
+    `check_labels`). With `by_content` the id is `content_id` of what is stored, so a client that
+    sends the same profile again (a retried Pyroscope push) gets the same id and one profile.
+    `parsed` is `body` already parsed with the decompression limit, when the caller has it."""
+    received_at = utc_seconds(clock())
     signature = ""
     totals: tuple[int, ...] = ()
     created_at = declared_at or received_at
     if ptype.is_pprof:
-        profile = pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
+        profile = parsed or pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
         if pprof.is_empty(profile):
             raise pprof.MalformedProfile("no samples")
         types = pprof.sample_types(profile)
@@ -65,8 +84,13 @@ def collect(
     elif not body:
         raise BadRequest("empty trace")
 
+    if by_content:
+        profile_id = content_id(created_at.timestamp(), service.encode(), ptype.value.encode(),
+                                str(labels).encode(), body)
+    else:
+        profile_id = new_id(received_at.timestamp())
     return IngestRecord(
-        id=new_id(received_at.timestamp()),
+        id=profile_id,
         service=service,
         type=ptype,
         labels=labels,
@@ -90,7 +114,11 @@ def parse_service(raw: str | None, cfg: IngestConfig) -> str:
 
 
 def parse_labels(raw: str | None, cfg: IngestConfig) -> Labels:
-    labels = Labels.parse(raw)
+    return check_labels(Labels.parse(raw), cfg)
+
+
+def check_labels(labels: Labels, cfg: IngestConfig) -> Labels:
+    """`labels` when they keep every label rule (count, lengths, no control characters)."""
     if len(labels) > cfg.max_labels:
         raise BadRequest(f"more than {cfg.max_labels} labels")
     for lb in labels:

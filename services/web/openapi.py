@@ -254,6 +254,70 @@ _PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+# Pyroscope's ingest routes: their own error shapes, so their agents' retries and logs behave.
+_PYROSCOPE_STATUSES = {400: _ERROR_TEXT[400], 401: _ERROR_TEXT[401], 413: _ERROR_TEXT[413],
+                       415: "A content type, encoding or format the route does not take", 503: _ERROR_TEXT[503]}
+
+
+def _pyroscope_errors(content: dict[str, Any]) -> dict[str, Any]:
+    return {str(status): {"description": text, "content": content} for status, text in _PYROSCOPE_STATUSES.items()}
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_PATHS["/push.v1.PusherService/Push"] = {
+    "post": {
+        "operationId": "pyroscopePush",
+        "summary": "Pyroscope's PusherService.Push (Connect, unary): every sample of every series stored",
+        "security": _SECURED + [{"basic": []}],
+        "requestBody": {
+            "required": True,
+            "description": "push.v1.PushRequest as protobuf or Connect's JSON; `Content-Encoding: gzip` allowed",
+            "content": {"application/proto": _BINARY,
+                        "application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}},
+        },
+        "responses": {
+            "200": {"description": "Every profile stored; an empty PushResponse",
+                    "content": {"application/proto": _BINARY,
+                                "application/json": {"schema": {"type": "object"}}}},
+            **_pyroscope_errors(_json("ConnectError")),
+        },
+    },
+}
+_PATHS["/ingest"] = {
+    "post": {
+        "operationId": "pyroscopeIngest",
+        "summary": "Pyroscope's older ingest route: one pprof (raw or multipart) or folded profile",
+        "security": _SECURED + [{"basic": []}],
+        "parameters": [
+            _param("name", True, {"type": "string", "example": "billing.cpu{region=eu}"},
+                   "`app.kind{key=value,...}`; `app` is the service"),
+            _param("from", False, {"type": "integer"}, "Start, Unix seconds (or ms, µs, ns)"),
+            _param("until", False, {"type": "integer"}, "End, as `from`"),
+            _param("format", False, {"type": "string", "enum": ["folded", "lines", "pprof", "jfr"]},
+                   "Default `folded`, `pprof` for a multipart body; `jfr` is refused with 415"),
+            _param("sampleRate", False, {"type": "integer", "minimum": 1}, "Hz, for folded CPU samples (default 100)"),
+            _param("spyName", False, {"type": "string"}, "Kept as the label `pyroscope.spy`"),
+            _param("units", False, {"type": "string", "enum": ["samples", "objects", "bytes", "goroutines",
+                                                               "lock_samples", "lock_nanoseconds"]},
+                   "What folded values count"),
+            _param("aggregationType", False, {"type": "string", "enum": ["sum", "average"]}, "Accepted, not used"),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": _BINARY, "text/plain": _BINARY,
+                        "multipart/form-data": {"schema": {"type": "object", "properties": {
+                            "profile": {"type": "string", "format": "binary"},
+                            "prev_profile": {"type": "string", "format": "binary"},
+                            "sample_type_config": {"type": "string", "format": "binary"}}}}},
+        },
+        "responses": {
+            "200": {"description": "Stored; an empty body"},
+            **_pyroscope_errors({"text/plain": {"schema": {"type": "string"}}}),
+        },
+    },
+}
+
+
 def _reply(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -288,6 +352,18 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
         },
     },
+    "ConnectError": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "example": "invalid_argument"}, "message": {"type": "string"}},
+    },
+    "PushRequest": {"type": "object", "properties": {"series": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "labels": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "value": {"type": "string"}}}},
+            "samples": {"type": "array", "items": {"type": "object", "properties": {
+                "rawProfile": {"type": "string", "format": "byte"}, "ID": {"type": "string"}}}},
+        }}}}},
     "ProfileReply": _reply({"$ref": "#/components/schemas/Profile"}),
     "ProfileListReply": _reply({"type": "array", "items": {"$ref": "#/components/schemas/Profile"}}),
     "ServiceListReply": _reply({"type": "array", "items": {"type": "string"}}),
@@ -319,7 +395,9 @@ def document(served: Mapping[str, Iterable[str]] | None = None, version: str = "
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "Only when tokens are configured"}},
+                                           "description": "Only when tokens are configured"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "Pyroscope's routes: any user, an ingest token as the password"}},
         },
     }
 

@@ -46,7 +46,7 @@ def test_missing_type(api, ptype):
 def test_unknown_type_names_the_value_and_the_known_ones(api, ptype):
     r = api.post({"service": "svc", "type": ptype}, pprofs.cpu())
     assert (r.status, r.error) == (400, f'bad request: unknown profile type "{ptype}" (want one of cpu, heap, '
-                                        'block, mutex, goroutine, threadcreate, trace, other)')
+                                        'block, mutex, goroutine, threadcreate, wall, trace, other)')
 
 
 def test_type_is_trimmed(api):

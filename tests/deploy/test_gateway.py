@@ -106,9 +106,10 @@ def test_the_table_names_only_routes_ingest_api_has(conf):
 def test_a_new_ingest_route_is_caught():
     """What the first test does when ingest-api gains a route the table does not list."""
     conf = CONF.read_text()
-    assert route(conf, "POST", "/ingest") == "query"
-    added = conf.replace('"POST /api/0/profiles"  ingest;', '"POST /api/0/profiles"  ingest;\n    "POST /ingest" ingest;')
-    assert route(added, "POST", "/ingest") == "ingest"
+    assert route(conf, "POST", "/api/1/upload") == "query"
+    added = conf.replace("default ", '"POST /api/1/upload" ingest;\n    default ', 1)
+    assert added != conf
+    assert route(added, "POST", "/api/1/upload") == "ingest"
 
 
 def upstream_servers(conf: str) -> dict[str, tuple[str, int]]:
