@@ -259,15 +259,18 @@ def new_id(now: float | None = None) -> str:
     return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
 
 
-def content_id(at: float, *parts: bytes) -> str:
-    """An id of `new_id`'s form whose last 8 bytes are a digest of `parts`: the same content at the
-    same second is the same id, so an upload a client sends again is stored once."""
+def content_id(at: float | None, *parts: bytes) -> str:
+    """An id of `new_id`'s form, 4 bytes of seconds then 8 of a digest of `parts`: the same content
+    is the same id, so an upload a client sends again is stored once. `at` is the content's own
+    time; without one the seconds are digest bytes too, for an arrival time would differ between
+    a try and its retry."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(struct.pack(">Q", len(part)))
         digest.update(part)
-    raw = struct.pack(">I", int(at) & 0xFFFFFFFF) + digest.digest()[:8]
-    return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+    hashed = digest.digest()
+    head = struct.pack(">I", int(at) & 0xFFFFFFFF) if at is not None else hashed[8:12]
+    return base64.b32hexencode(head + hashed[:8]).decode("ascii").rstrip("=").lower()
 
 
 def is_id(s: str) -> bool:

@@ -19,7 +19,6 @@ from shared.model import (
     contradicting_type,
     from_unix,
     has_control,
-    new_id,
     parse_time,
     utc_seconds,
 )
@@ -54,17 +53,17 @@ def build_record(
     *,
     declared_at: datetime | None = None,
     clock: Clock = utc_now,
-    by_content: bool = False,
     parsed: pprof.Profile | None = None,
 ) -> IngestRecord:
     """The checks on the body, for a service and labels already checked (`parse_service`,
-    `check_labels`). With `by_content` the id is `content_id` of what is stored, so a client that
-    sends the same profile again (a retried Pyroscope push) gets the same id and one profile.
+    `check_labels`). The id is `content_id` of what is stored (service, type, labels, bytes), so
+    a client that sends the same profile again, by any route, gets the same id and one profile.
     `parsed` is `body` already parsed with the decompression limit, when the caller has it."""
     received_at = utc_seconds(clock())
     signature = ""
     totals: tuple[int, ...] = ()
     created_at = declared_at or received_at
+    own_time = declared_at  # a time the content or its sender gave, the same on a retry
     if ptype.is_pprof:
         profile = parsed or pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
         if pprof.is_empty(profile):
@@ -80,15 +79,14 @@ def build_record(
         totals = pprof.totals(profile)
         nanos = pprof.time_nanos(profile)
         if nanos > 0:
-            created_at = from_unix(nanos // 1_000_000_000)
+            created_at = own_time = from_unix(nanos // 1_000_000_000)
     elif not body:
         raise BadRequest("empty trace")
 
-    if by_content:
-        profile_id = content_id(created_at.timestamp(), service.encode(), ptype.value.encode(),
-                                str(labels).encode(), body)
-    else:
-        profile_id = new_id(received_at.timestamp())
+    # Every part length-prefixed, the pairs in a canonical order: distinct uploads never share an id.
+    pairs = sorted((lb.key, lb.value) for lb in labels)
+    profile_id = content_id(own_time.timestamp() if own_time else None, service.encode(), ptype.value.encode(),
+                            str(len(pairs)).encode(), *(x.encode() for pair in pairs for x in pair), body)
     return IngestRecord(
         id=profile_id,
         service=service,

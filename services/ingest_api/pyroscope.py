@@ -210,7 +210,7 @@ def push_records(request: PushRequest, cfg: IngestConfig, *, clock: Clock = utc_
             profile = pprof.parse(raw, max_decompressed=cfg.max_decompressed_bytes)
             ptype = profile_type(series.name, [t for t, _ in pprof.sample_types(profile)])
             labels = check_labels(labels_of(series, ptype), cfg)
-            records.append(build_record(service, ptype, labels, raw, cfg, clock=clock, by_content=True, parsed=profile))
+            records.append(build_record(service, ptype, labels, raw, cfg, clock=clock, parsed=profile))
     if not records:
         raise BadRequest("the push holds no profiles")
     return records
@@ -245,5 +245,5 @@ def ingest_record(params: Mapping[str, str], profile: bytes, cfg: IngestConfig, 
         body = pprof.write(to_pprof(parse_stacks(profile, lines=fmt == "lines"), shape, start, until))
     spy = (params.get("spyName") or "").strip()
     labels = check_labels(labels_of(series, ptype, [(SPY_LABEL, spy)] if spy else []), cfg)
-    return build_record(service, ptype, labels, body, cfg, declared_at=start, clock=clock, by_content=True,
+    return build_record(service, ptype, labels, body, cfg, declared_at=start, clock=clock,
                         parsed=parsed)
