@@ -33,11 +33,25 @@ impl<'a> Reader<'a> {
         Reader { buf, at: 0 }
     }
 
+    #[inline]
     pub fn done(&self) -> bool {
         self.at >= self.buf.len()
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<u64> {
+        // Most varints of a profile (ids, string indexes, tags) are one byte.
+        if let Some(&b) = self.buf.get(self.at) {
+            if b < 0x80 {
+                self.at += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.long_varint()
+    }
+
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.at) else { return bad("truncated varint") };
@@ -50,6 +64,7 @@ impl<'a> Reader<'a> {
         bad("varint longer than 10 bytes")
     }
 
+    #[inline]
     fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         let left = (self.buf.len() - self.at) as u64;
         if n > left {
@@ -60,6 +75,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn tag(&mut self) -> Result<(u32, u8)> {
         let tag = self.varint()?;
         let field = tag >> 3;
@@ -70,6 +86,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field: (number, wire type, value).
+    #[inline]
     pub fn field(&mut self) -> Result<(u32, u8, Value<'a>)> {
         let (field, wire) = self.tag()?;
         let value = match wire {
@@ -136,6 +153,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends the numbers of a repeated varint field, packed (`Bytes`) or one per field.
+#[inline]
 pub fn repeated(value: Value<'_>, out: &mut Vec<u64>) -> Result<()> {
     match value {
         Value::Varint(v) => out.push(v),
