@@ -107,6 +107,8 @@ pub struct Info {
     pub samples: usize,
     /// No sample carries a non-zero value.
     pub empty: bool,
+    /// The bytes hold fields the checks skipped (unknown, or of an unexpected wire type).
+    pub skipped_fields: bool,
 }
 
 /// A stable text key of the period type and sample types: two profiles merge iff theirs are
@@ -148,6 +150,7 @@ pub fn info(p: &Profile<'_>) -> Info {
         signature: signature(p),
         samples: p.samples.len(),
         empty: p.values.iter().all(|&v| v == 0),
+        skipped_fields: p.skipped_fields,
     }
 }
 

@@ -27,3 +27,16 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// Runs `f`, turning a panic into MalformedProfile: a bug in the core must not crash the process
+/// that called it.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Malformed(format!("internal error while reading the profile: {why}")))
+    })
+}

@@ -89,6 +89,8 @@ pub struct Profile<'a> {
     pub values: Vec<i64>,
     pub labels: Vec<Label>,
     pub lines: Vec<Line>,
+    /// Some field was skipped: unknown, or of an unexpected wire type.
+    pub skipped_fields: bool,
 }
 
 /// The varint of a singular scalar field, or None for a value of another wire type.
@@ -106,11 +108,12 @@ fn message<'a>(wire: u8, value: Value<'a>) -> Option<&'a [u8]> {
     }
 }
 
-/// Sets `$dst` from a singular varint field; ignores any other wire type.
+/// Sets `$dst` from a singular varint field; any other wire type is a skipped field.
 macro_rules! set {
-    ($dst:expr, $wire:expr, $value:expr, $conv:expr) => {
-        if let Some(v) = scalar($wire, $value) {
-            $dst = $conv(v);
+    ($skipped:expr, $dst:expr, $wire:expr, $value:expr, $conv:expr) => {
+        match scalar($wire, $value) {
+            Some(v) => $dst = $conv(v),
+            None => *$skipped = true,
         }
     };
 }
@@ -131,34 +134,45 @@ impl<'a> Profile<'a> {
         let mut p = Profile::default();
         let mut r = Reader::new(buf);
         let mut numbers = Vec::new();
+        let mut skipped = false;
         while !r.done() {
             let (field, wire, value) = r.field()?;
             match field {
                 1 => {
                     if let Some(b) = message(wire, value) {
                         let mut vt = ValueType::default();
-                        decode_value_type(b, &mut vt)?;
+                        decode_value_type(b, &mut vt, &mut skipped)?;
                         p.sample_types.push(vt);
+                    } else {
+                        skipped = true;
                     }
                 }
                 2 => {
                     if let Some(b) = message(wire, value) {
-                        p.decode_sample(b, &mut numbers)?;
+                        p.decode_sample(b, &mut numbers, &mut skipped)?;
+                    } else {
+                        skipped = true;
                     }
                 }
                 3 => {
                     if let Some(b) = message(wire, value) {
-                        p.mappings.push(decode_mapping(b)?);
+                        p.mappings.push(decode_mapping(b, &mut skipped)?);
+                    } else {
+                        skipped = true;
                     }
                 }
                 4 => {
                     if let Some(b) = message(wire, value) {
-                        p.decode_location(b)?;
+                        p.decode_location(b, &mut skipped)?;
+                    } else {
+                        skipped = true;
                     }
                 }
                 5 => {
                     if let Some(b) = message(wire, value) {
-                        p.functions.push(decode_function(b)?);
+                        p.functions.push(decode_function(b, &mut skipped)?);
+                    } else {
+                        skipped = true;
                     }
                 }
                 6 => {
@@ -167,36 +181,43 @@ impl<'a> Profile<'a> {
                             Ok(s) => p.strings.push(s),
                             Err(_) => return malformed("protobuf: string_table holds invalid UTF-8"),
                         }
+                    } else {
+                        skipped = true;
                     }
                 }
-                7 => set!(p.drop_frames, wire, value, i64_of),
-                8 => set!(p.keep_frames, wire, value, i64_of),
-                9 => set!(p.time_nanos, wire, value, i64_of),
-                10 => set!(p.duration_nanos, wire, value, i64_of),
+                7 => set!(&mut skipped, p.drop_frames, wire, value, i64_of),
+                8 => set!(&mut skipped, p.keep_frames, wire, value, i64_of),
+                9 => set!(&mut skipped, p.time_nanos, wire, value, i64_of),
+                10 => set!(&mut skipped, p.duration_nanos, wire, value, i64_of),
                 11 => {
                     if let Some(b) = message(wire, value) {
                         // A repeated singular message merges into the one before it.
                         let vt = p.period_type.get_or_insert_with(ValueType::default);
-                        decode_value_type(b, vt)?;
+                        decode_value_type(b, vt, &mut skipped)?;
+                    } else {
+                        skipped = true;
                     }
                 }
-                12 => set!(p.period, wire, value, i64_of),
+                12 => set!(&mut skipped, p.period, wire, value, i64_of),
                 13 => {
                     if wire == VARINT || wire == LEN {
                         numbers.clear();
                         repeated(value, &mut numbers)?;
                         p.comments.extend(numbers.iter().map(|&v| v as i64));
+                    } else {
+                        skipped = true;
                     }
                 }
-                14 => set!(p.default_sample_type, wire, value, i64_of),
-                15 => set!(p.doc_url, wire, value, i64_of),
-                _ => {}
+                14 => set!(&mut skipped, p.default_sample_type, wire, value, i64_of),
+                15 => set!(&mut skipped, p.doc_url, wire, value, i64_of),
+                _ => skipped = true,
             }
         }
+        p.skipped_fields |= skipped;
         Ok(p)
     }
 
-    fn decode_sample(&mut self, buf: &[u8], numbers: &mut Vec<u64>) -> Result<()> {
+    fn decode_sample(&mut self, buf: &[u8], numbers: &mut Vec<u64>, skipped: &mut bool) -> Result<()> {
         let (l0, v0, b0) = (self.location_ids.len(), self.values.len(), self.labels.len());
         let mut r = Reader::new(buf);
         while !r.done() {
@@ -210,10 +231,10 @@ impl<'a> Profile<'a> {
                 }
                 (3, LEN) => {
                     if let Value::Bytes(b) = value {
-                        self.labels.push(decode_label(b)?);
+                        self.labels.push(decode_label(b, skipped)?);
                     }
                 }
-                _ => {}
+                _ => *skipped = true,
             }
         }
         self.samples.push(Sample {
@@ -224,22 +245,21 @@ impl<'a> Profile<'a> {
         Ok(())
     }
 
-    fn decode_location(&mut self, buf: &[u8]) -> Result<()> {
+    fn decode_location(&mut self, buf: &[u8], skipped: &mut bool) -> Result<()> {
         let mut loc = Location { lines: self.lines.len()..self.lines.len(), ..Default::default() };
         let mut r = Reader::new(buf);
         while !r.done() {
             let (field, wire, value) = r.field()?;
             match field {
-                1 => set!(loc.id, wire, value, u64_of),
-                2 => set!(loc.mapping_id, wire, value, u64_of),
-                3 => set!(loc.address, wire, value, u64_of),
-                4 => {
-                    if let Some(b) = message(wire, value) {
-                        self.lines.push(decode_line(b)?);
-                    }
-                }
-                5 => set!(loc.is_folded, wire, value, bool_of),
-                _ => {}
+                1 => set!(skipped, loc.id, wire, value, u64_of),
+                2 => set!(skipped, loc.mapping_id, wire, value, u64_of),
+                3 => set!(skipped, loc.address, wire, value, u64_of),
+                4 => match message(wire, value) {
+                    Some(b) => self.lines.push(decode_line(b, skipped)?),
+                    None => *skipped = true,
+                },
+                5 => set!(skipped, loc.is_folded, wire, value, bool_of),
+                _ => *skipped = true,
             }
         }
         loc.lines.end = self.lines.len();
@@ -268,84 +288,84 @@ impl<'a> Profile<'a> {
     }
 }
 
-fn decode_value_type(buf: &[u8], vt: &mut ValueType) -> Result<()> {
+fn decode_value_type(buf: &[u8], vt: &mut ValueType, skipped: &mut bool) -> Result<()> {
     let mut r = Reader::new(buf);
     while !r.done() {
         let (field, wire, value) = r.field()?;
         match field {
-            1 => set!(vt.r#type, wire, value, i64_of),
-            2 => set!(vt.unit, wire, value, i64_of),
-            _ => {}
+            1 => set!(skipped, vt.r#type, wire, value, i64_of),
+            2 => set!(skipped, vt.unit, wire, value, i64_of),
+            _ => *skipped = true,
         }
     }
     Ok(())
 }
 
-fn decode_label(buf: &[u8]) -> Result<Label> {
+fn decode_label(buf: &[u8], skipped: &mut bool) -> Result<Label> {
     let mut l = Label::default();
     let mut r = Reader::new(buf);
     while !r.done() {
         let (field, wire, value) = r.field()?;
         match field {
-            1 => set!(l.key, wire, value, i64_of),
-            2 => set!(l.str, wire, value, i64_of),
-            3 => set!(l.num, wire, value, i64_of),
-            4 => set!(l.num_unit, wire, value, i64_of),
-            _ => {}
+            1 => set!(skipped, l.key, wire, value, i64_of),
+            2 => set!(skipped, l.str, wire, value, i64_of),
+            3 => set!(skipped, l.num, wire, value, i64_of),
+            4 => set!(skipped, l.num_unit, wire, value, i64_of),
+            _ => *skipped = true,
         }
     }
     Ok(l)
 }
 
-fn decode_mapping(buf: &[u8]) -> Result<Mapping> {
+fn decode_mapping(buf: &[u8], skipped: &mut bool) -> Result<Mapping> {
     let mut m = Mapping::default();
     let mut r = Reader::new(buf);
     while !r.done() {
         let (field, wire, value) = r.field()?;
         match field {
-            1 => set!(m.id, wire, value, u64_of),
-            2 => set!(m.memory_start, wire, value, u64_of),
-            3 => set!(m.memory_limit, wire, value, u64_of),
-            4 => set!(m.file_offset, wire, value, u64_of),
-            5 => set!(m.filename, wire, value, i64_of),
-            6 => set!(m.build_id, wire, value, i64_of),
-            7 => set!(m.has_functions, wire, value, bool_of),
-            8 => set!(m.has_filenames, wire, value, bool_of),
-            9 => set!(m.has_line_numbers, wire, value, bool_of),
-            10 => set!(m.has_inline_frames, wire, value, bool_of),
-            _ => {}
+            1 => set!(skipped, m.id, wire, value, u64_of),
+            2 => set!(skipped, m.memory_start, wire, value, u64_of),
+            3 => set!(skipped, m.memory_limit, wire, value, u64_of),
+            4 => set!(skipped, m.file_offset, wire, value, u64_of),
+            5 => set!(skipped, m.filename, wire, value, i64_of),
+            6 => set!(skipped, m.build_id, wire, value, i64_of),
+            7 => set!(skipped, m.has_functions, wire, value, bool_of),
+            8 => set!(skipped, m.has_filenames, wire, value, bool_of),
+            9 => set!(skipped, m.has_line_numbers, wire, value, bool_of),
+            10 => set!(skipped, m.has_inline_frames, wire, value, bool_of),
+            _ => *skipped = true,
         }
     }
     Ok(m)
 }
 
-fn decode_line(buf: &[u8]) -> Result<Line> {
+fn decode_line(buf: &[u8], skipped: &mut bool) -> Result<Line> {
     let mut l = Line::default();
     let mut r = Reader::new(buf);
     while !r.done() {
         let (field, wire, value) = r.field()?;
         match field {
-            1 => set!(l.function_id, wire, value, u64_of),
-            2 => set!(l.line, wire, value, i64_of),
-            3 => set!(l.column, wire, value, i64_of),
-            _ => {}
+            1 => set!(skipped, l.function_id, wire, value, u64_of),
+            2 => set!(skipped, l.line, wire, value, i64_of),
+            3 => set!(skipped, l.column, wire, value, i64_of),
+            _ => *skipped = true,
         }
     }
     Ok(l)
 }
 
-fn decode_function(buf: &[u8]) -> Result<Function> {
+fn decode_function(buf: &[u8], skipped: &mut bool) -> Result<Function> {
     let mut f = Function::default();
     let mut r = Reader::new(buf);
     while !r.done() {
         let (field, wire, value) = r.field()?;
         match field {
-            1 => set!(f.id, wire, value, u64_of),
-            2 => set!(f.name, wire, value, i64_of),
-            3 => set!(f.system_name, wire, value, i64_of),
-            4 => set!(f.filename, wire, value, i64_of),
-            5 => set!(f.start_line, wire, value, i64_of),
-            _ => {}
+            1 => set!(skipped, f.id, wire, value, u64_of),
+            2 => set!(skipped, f.name, wire, value, i64_of),
+            3 => set!(skipped, f.system_name, wire, value, i64_of),
+            4 => set!(skipped, f.filename, wire, value, i64_of),
+            5 => set!(skipped, f.start_line, wire, value, i64_of),
+            _ => *skipped = true,
         }
     }
     Ok(f)

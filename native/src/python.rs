@@ -1,26 +1,12 @@
 //! The `shared.pprof._native` module. Every function that reads or writes a profile releases
 //! the GIL, so the threads of one process use every core; a panic becomes MalformedProfile.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::{Error, Result};
+use crate::error::{guarded, Error};
 use crate::{gz, merge, profile};
-
-/// Runs `f`, turning a panic into MalformedProfile: a bug must not crash the process.
-fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(Error::Malformed(format!("internal error while reading the profile: {why}")))
-    })
-}
 
 fn raise(py: Python<'_>, e: Error) -> PyErr {
     let errors = match py.import("shared.pprof.errors") {
@@ -62,11 +48,11 @@ impl OwnedIfBorrowed for std::borrow::Cow<'_, [u8]> {
     }
 }
 
-type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, bool);
+type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, bool, bool);
 
 /// Inflates, decodes and checks `data`; returns (the inflated bytes when `data` was gzip and
 /// `inflated` is true, else None; (time_nanos, sample types, period type, signature, sample
-/// count, empty)).
+/// count, empty, whether fields were skipped)).
 #[pyfunction]
 #[pyo3(signature = (data, limit, inflated = true))]
 fn check(py: Python<'_>, data: &[u8], limit: usize, inflated: bool) -> PyResult<(Option<Py<PyBytes>>, InfoTuple)> {
@@ -77,7 +63,7 @@ fn check(py: Python<'_>, data: &[u8], limit: usize, inflated: bool) -> PyResult<
     });
     let (raw, i) = done.map_err(|e| raise(py, e))?;
     let raw = raw.map(|v| PyBytes::new(py, &v).unbind());
-    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.empty)))
+    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.empty, i.skipped_fields)))
 }
 
 /// The sum of each sample value column of the raw protobuf profile `raw`.

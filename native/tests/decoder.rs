@@ -3,6 +3,7 @@
 //! merged with itself keeps its stacks and doubles its values.
 
 use profefe_pprof::check::{check, totals};
+use profefe_pprof::error::{guarded, Error};
 use profefe_pprof::gz;
 use profefe_pprof::merge::Merger;
 use profefe_pprof::profile::Profile;
@@ -178,4 +179,14 @@ fn random_bytes_never_panic_and_corrupt_gzip_is_refused() {
             }
         }
     }
+}
+
+#[test]
+fn a_panic_becomes_a_malformed_profile() {
+    let out: Result<(), Error> = guarded(|| panic!("index out of bounds"));
+    match out {
+        Err(Error::Malformed(reason)) => assert!(reason.contains("internal error") && reason.contains("index out of bounds")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(guarded(|| Ok(7)), Ok(7));
 }

@@ -36,7 +36,7 @@ def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> C
 
     Raises MalformedProfile (with the reason) and ProfileTooLarge as `parse` does.
     """
-    _raw, (nanos, types, period, signature, samples, empty) = _native.check(
+    _raw, (nanos, types, period, signature, samples, empty, _skipped) = _native.check(
         _as_bytes(data), max_decompressed, inflated=False
     )
     return Checked(nanos, tuple(types), period, signature, samples, empty)
@@ -49,10 +49,11 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     ProfileTooLarge when it decompresses to more than `max_decompressed` bytes.
     """
     data = _as_bytes(data)
-    raw, _info = _native.check(data, max_decompressed)
+    raw, info = _native.check(data, max_decompressed)
     profile = _decode(data if raw is None else raw, "protobuf")
-    # Unknown fields were ignored by the checks; dropped here so nothing passes them on.
-    profile.DiscardUnknownFields()
+    if info[-1]:
+        # Fields the checks skipped are dropped, so nothing passes them on unchecked.
+        profile.DiscardUnknownFields()
     return profile
 
 
