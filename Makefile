@@ -8,7 +8,11 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
-$(STAMP): pyproject.toml
+# The pprof core (native/, Rust) is built by maturin, pyproject.toml's build backend, on install;
+# a change to its sources installs again.
+NATIVE := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
+
+$(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -20,7 +24,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
 
-# Everything: the linters, then unit, contract, integration and end-to-end suites against real services.
+# Everything: the linters, then unit, contract, integration, browser and end-to-end suites against
+# real services; the native core's own tests (cargo test) run from tests/unit/pprof/test_pprof_native.py.
 test: $(STAMP) lint services-up browser
 	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -57,4 +62,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/pprof_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info native/target shared/pprof/_native*.so

@@ -22,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
     --proto_path=. \
     --python_out=. \
     --pyi_out=. \
-    shared/pprof/profile.proto shared/pprof/columns.proto shared/record.proto \
+    shared/pprof/profile.proto shared/record.proto \
     services/ingest_api/push.proto
 
 echo "generated shared/pprof/*_pb2.py, shared/record_pb2.py, services/ingest_api/push_pb2.py and their .pyi with grpcio-tools ${GRPCIO_TOOLS_VERSION}"
