@@ -14,7 +14,6 @@ from shared import pprof
 from shared.errors import BadRequest, NotFound, Unavailable
 from shared.model import MAX_LABELS, Labels, ProfileMeta, ProfileType, Query, blob_key, has_control, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
-from shared.windows import read_window
 
 
 # A find names at most MAX_LABELS pairs: PostgreSQL planned 64 in 0.3 s, 128 in 3.4 s and 256 in
@@ -112,7 +111,7 @@ def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) 
             raise BadRequest(f'profile "{m.id}" is a {m.type} and cannot be merged')
     merger = pprof.Merger()
     for m in metas:
-        merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
+        merger.add(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes)
     return merger.result()
 
 
@@ -165,13 +164,13 @@ def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConf
             data = stores.blobs.get(w.blob_key)
         except NotFound:
             raise _WindowGone from None
-        merger.add(read_window(data, max_decompressed=cfg.max_decompressed_bytes))
+        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
     for m in planned.raw:
         try:
             data = stores.blobs.get(blob_key(m.id))
         except NotFound:
             raise _WindowGone from None  # folded into a rebuilt window, or pruned, since we planned
-        merger.add(pprof.parse(data, max_decompressed=cfg.max_decompressed_bytes))
+        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
     return merger.result()
 
 
