@@ -50,3 +50,24 @@ def test_existing_profiles_land_in_their_series(tmp_path):
         assert store.series_of("svc", ProfileType.TRACE, Labels()) == []
     finally:
         store.close()
+
+
+def test_the_retention_indexes_keep_every_profile(tmp_path):
+    url = sqlite_url(tmp_path / "before-0004.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0002")
+    engine = sa.create_engine(url)
+    rows = [{"id": f"{i:020d}", "t": "cpu", "at": i * HOUR, "sig": "s"} for i in range(50)]
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO profiles VALUES (:id, 'svc', :t, :at, :at, 5, :sig, NULL)"), rows)
+    migrate(url)
+    try:
+        with engine.connect() as conn:
+            kept = [r[0] for r in conn.execute(sa.text("SELECT id FROM profiles ORDER BY id"))]
+            indexes = {ix["name"] for t in ("profiles", "series_hours") for ix in sa.inspect(conn).get_indexes(t)}
+        assert kept == [r["id"] for r in rows]
+        assert {"profiles_created", "series_hours_pruned_hour"} <= indexes
+    finally:
+        engine.dispose()
