@@ -6,9 +6,13 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:10100
 PYTEST_ARGS ?=
 
-.PHONY: run test lint docs venv services-up services-down services-status proto fixtures bench clean
+.PHONY: run test lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
-$(STAMP): pyproject.toml
+# The pprof core (native/, Rust) is built by maturin, pyproject.toml's build backend, on install;
+# a change to its sources installs again.
+NATIVE := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
+
+$(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -20,8 +24,9 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
 
-# Everything: the linters, then unit, contract, integration and end-to-end suites against real services.
-test: $(STAMP) lint services-up
+# Everything: the linters, then unit, contract, integration, browser and end-to-end suites against
+# real services; the native core's own tests (cargo test) run from tests/unit/pprof/test_pprof_native.py.
+test: $(STAMP) lint services-up browser
 	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -30,6 +35,10 @@ lint: $(STAMP)
 
 services-up:
 	@scripts/services.sh up
+
+# Headless chromium for the UI's browser tests.
+browser:
+	@scripts/browser.sh
 
 services-down:
 	@scripts/services.sh down
@@ -53,4 +62,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/pprof_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info native/target shared/pprof/_native*.so

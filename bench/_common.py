@@ -50,11 +50,12 @@ class Client:
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def request(self, method: str, target: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
         try:
-            self._conn.request(method, self._prefix + target, body=body)
+            self._conn.request(method, self._prefix + target, body=body, headers=headers or {})
             resp = self._conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException):

@@ -1,6 +1,7 @@
 """A long fuzz run of `shared.pprof.parse`: damaged real profiles, damaged gzip streams, random
 bytes and small gzip bombs, each refused with the library's typed errors or parsed into
-something that merges, renders and writes back identically. Anything else is a failure.
+something that merges, renders and writes back identically. `check` and `Merger.add` of the
+same bytes must come to the same verdict, with the same reason. Anything else is a failure.
 
 The short run of the same target is `tests/unit/test_fuzz_parse.py` in `make test`; this
 one is for a machine with minutes to spare:
@@ -24,7 +25,7 @@ from _common import TESTDATA, machine, write_result  # noqa: E402  (puts the rep
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from shared.pprof import MalformedProfile, ProfileTooLarge, merge, parse, to_text, write  # noqa: E402
+from shared.pprof import MalformedProfile, Merger, ProfileTooLarge, check, merge, parse, to_text, write  # noqa: E402
 from shared.pprof.parse import decompress  # noqa: E402
 from tests.unit.pprof.test_pprof_fuzz import damaged  # noqa: E402
 
@@ -82,6 +83,20 @@ INPUTS = st.one_of(
 )
 
 
+def _merged(data: bytes, *, max_decompressed: int) -> None:
+    Merger().add(data, max_decompressed=max_decompressed)
+
+
+def verdict(read, data: bytes) -> tuple[str, str, object]:
+    """(outcome, reason, what `read` returned): a typed refusal, "parsed", or "unexpected"."""
+    try:
+        return "parsed", "", read(data, max_decompressed=LIMIT)
+    except TYPED as exc:
+        return type(exc).__name__, str(exc), None
+    except Exception:
+        return "unexpected", traceback.format_exc(), None
+
+
 def run(examples: int) -> dict:
     outcomes: Counter[str] = Counter()
     failures: list[str] = []
@@ -90,14 +105,18 @@ def run(examples: int) -> dict:
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
     @given(INPUTS)
     def target(data: bytes) -> None:
-        try:
-            p = parse(data, max_decompressed=LIMIT)
-        except TYPED as exc:
-            outcomes[type(exc).__name__] += 1
+        verdicts = [verdict(read, data) for read in (parse, check, _merged)]
+        for kind, reason, _ in verdicts:
+            if kind == "unexpected":
+                failures.append(reason)
+                raise AssertionError(reason)
+        if len({v[:2] for v in verdicts}) != 1:
+            failures.append(f"parse, check and Merger.add disagree on {data[:64]!r}: {[v[:2] for v in verdicts]}")
+            raise AssertionError(failures[-1])
+        kind, _reason, p = verdicts[0]
+        if kind != "parsed":
+            outcomes[kind] += 1
             return
-        except Exception:
-            failures.append(traceback.format_exc())
-            raise
         merged = merge([p, p])
         assert to_text(parse(write(merged))) == to_text(merged)
         outcomes["parsed"] += 1

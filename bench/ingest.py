@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"--requests 1..{MAX_REQUESTS}, --max-seconds up to {MAX_SECONDS:.0f}")
         base = loopback_base(args.url)
         fixture = closest_fixture("cpu-*.pb.gz", TARGET_BYTES)
-        body = fresh_profile(fixture.read_bytes())
+        bodies = DistinctBodies(fixture.read_bytes())
+        body = bodies()
         service = args.service or run_service("ingest")
         version = server_version(Client(base))
     except BenchError as exc:
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for threads in levels:
         query = urllib.parse.urlencode({"service": service, "type": "cpu", "labels": f"threads={threads}"})
         try:
-            row = run_level(base, f"/api/0/profiles?{query}", body, threads, args.requests, args.max_seconds)
+            row = run_level(base, f"/api/0/profiles?{query}", bodies, threads, args.requests, args.max_seconds)
         except (OSError, http.client.HTTPException) as exc:
             print(f"ingest bench: warm-up at {threads} threads failed: {exc}", file=sys.stderr)
             return 1
@@ -106,19 +107,34 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(r["failed"] for r in rows) else 0
 
 
-def fresh_profile(data: bytes) -> bytes:
-    """The fixture with `time_nanos` set to now, as a live agent's profile would be: a profile
-    timed in an hour long closed would make a compacting collector rebuild that hour meanwhile."""
-    p = pprof.parse(data)
-    p.time_nanos = time.time_ns()
-    return pprof.write(p)
+class DistinctBodies:
+    """The fixture as a live agent would send it, a new profile each time: `time_nanos` is now,
+    one nanosecond later on each call. The collector stores the same bytes once, so one body
+    posted over and over would measure answering repeats; and a profile timed in an hour long
+    closed would make a compacting collector rebuild that hour meanwhile."""
+
+    def __init__(self, data: bytes) -> None:
+        self._profile = pprof.parse(data)
+        self._next = time.time_ns()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            self._profile.time_nanos = self._next
+            self._next += 1
+            return pprof.write(self._profile)
+
+    def made(self, n: int) -> list[bytes]:
+        """`n` bodies made before a timed run, so the client's own work is not in its figures."""
+        return [self() for _ in range(n)]
 
 
-def run_level(base, target: str, body: bytes, threads: int, requests: int, max_seconds: float) -> dict:
+def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests: int, max_seconds: float) -> dict:
     warm = Client(base)
-    for _ in range(WARMUP_REQUESTS):
+    for body in bodies.made(WARMUP_REQUESTS):
         warm.request("POST", target, body)
     warm.close()
+    ready = bodies.made(requests)
 
     lock = threading.Lock()
     budget = [requests]
@@ -127,12 +143,12 @@ def run_level(base, target: str, body: bytes, threads: int, requests: int, max_s
     start = time.perf_counter()
     deadline = start + max_seconds
 
-    def take() -> bool:
+    def take() -> bytes | None:
         with lock:
             if budget[0] <= 0 or time.perf_counter() >= deadline:
-                return False
+                return None
             budget[0] -= 1
-            return True
+            return ready[budget[0]]
 
     def fail(message: str) -> None:
         with lock:
@@ -141,7 +157,7 @@ def run_level(base, target: str, body: bytes, threads: int, requests: int, max_s
     def worker(mine: list[float]) -> None:
         client = Client(base)
         try:
-            while take():
+            while (body := take()) is not None:
                 t0 = time.perf_counter()
                 try:
                     status, data = client.request("POST", target, body)

@@ -46,7 +46,7 @@ from _common import (  # noqa: E402
     run_service,
     write_result,
 )
-from ingest import WARMUP_REQUESTS, run_level  # noqa: E402
+from ingest import WARMUP_REQUESTS, DistinctBodies, run_level  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (1 <= args.requests <= 100_000 and 10 <= args.backlog <= 100_000 and 1 <= args.lag_seconds <= 600):
             raise BenchError("--requests 1..100000, --backlog 10..100000, --lag-seconds 1..600")
         stack = stack_from_env()
-        body = closest_fixture("cpu-*.pb.gz", TARGET_BYTES).read_bytes()
+        bodies = DistinctBodies(closest_fixture("cpu-*.pb.gz", TARGET_BYTES).read_bytes())
+        body = bodies()
     except BenchError as exc:
         print(f"pipeline bench: {exc}", file=sys.stderr)
         return 2
@@ -87,21 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         base, qbase = loopback_base(ingest.url), loopback_base(query.url)
         print(f"daemons: ingest-api {ingest.url}, query-api {query.url}, topic profefe-{stack.name}")
 
-        result["ingest"] = bench_ingest(base, body, levels, args.requests)
+        result["ingest"] = bench_ingest(base, bodies, levels, args.requests)
         best = max(r["profiles_per_s"] for r in result["ingest"])
 
         # Nothing is indexed yet: the first round's backlog also holds the ingest runs' profiles.
         acknowledged = sum(r["ok"] + WARMUP_REQUESTS for r in result["ingest"])
         result["indexers"] = []
         for n in (1, 2):
-            row = bench_indexers(stack, base, body, n, args.backlog, acknowledged)
+            row = bench_indexers(stack, base, bodies, n, args.backlog, acknowledged)
             acknowledged = row["acknowledged_total"]
             result["indexers"].append(row)
 
         indexers = [stack.start("indexer"), stack.start("indexer")]
         for d in indexers:
             stack.wait_ready(d)
-        result["lag"] = bench_lag(base, qbase, body, rate=args.lag_rate or best / 2, seconds=args.lag_seconds)
+        result["lag"] = bench_lag(base, qbase, bodies, rate=args.lag_rate or best / 2, seconds=args.lag_seconds)
         codes = stack.stop()
         result["daemon_exit_codes"] = codes
         result["machine_after"] = machine()
@@ -137,26 +138,26 @@ def stack_from_env() -> Stack:
                  name="bench" + os.urandom(4).hex())
 
 
-def bench_ingest(base, body: bytes, levels: list[int], requests: int) -> list[dict]:
+def bench_ingest(base, bodies: DistinctBodies, levels: list[int], requests: int) -> list[dict]:
     service = run_service("pipeline-ingest")
     print("\ningest (no indexer running: the API's own rate)")
     print(f"{'threads':>7} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     rows = []
     for threads in levels:
         target = "/api/0/profiles?" + urllib.parse.urlencode({"service": service, "type": "cpu"})
-        row = run_level(base, target, body, threads, requests, 120.0)
+        row = run_level(base, target, bodies, threads, requests, 120.0)
         rows.append(row)
         print(f"{threads:>7} {row['ok']:>6} {row['failed']:>6} {row['profiles_per_s']:>10.1f}"
               f" {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}")
     return rows
 
 
-def bench_indexers(stack: Stack, base, body: bytes, count: int, backlog: int, before: int) -> dict:
+def bench_indexers(stack: Stack, base, bodies: DistinctBodies, count: int, backlog: int, before: int) -> dict:
     """Post `backlog` more profiles while no indexer runs, then start `count` indexers and time
     the rows appearing, first to last. `before`: profiles acknowledged earlier (all rows count)."""
     service = run_service(f"pipeline-backlog{count}")
     target = "/api/0/profiles?" + urllib.parse.urlencode({"service": service, "type": "cpu"})
-    posted = run_level(base, target, body, 8, backlog, 300.0)
+    posted = run_level(base, target, bodies, 8, backlog, 300.0)
     total = before + posted["ok"] + WARMUP_REQUESTS
     with stack.db.engine.connect() as conn:
         already = conn.execute(sa.text("SELECT count(*) FROM profiles")).scalar_one()
@@ -184,7 +185,7 @@ def bench_indexers(stack: Stack, base, body: bytes, count: int, backlog: int, be
     return row
 
 
-def bench_lag(base, qbase, body: bytes, *, rate: float, seconds: float,
+def bench_lag(base, qbase, bodies: DistinctBodies, *, rate: float, seconds: float,
               on_tick: Callable[[dict], None] | None = None, tick_seconds: float = 10.0,
               kind: str = "pipeline-lag") -> dict:
     """POSTs paced at `rate`/s; for each 200, seconds until `GET /api/0/profiles` lists it.
@@ -219,7 +220,7 @@ def bench_lag(base, qbase, body: bytes, *, rate: float, seconds: float,
                 if wait > 0:
                     time.sleep(wait)
                 try:
-                    status, data = client.request("POST", target, body)
+                    status, data = client.request("POST", target, bodies())
                 except OSError as exc:
                     status, data = 0, type(exc).__name__.encode()
                 now = time.perf_counter()

@@ -43,7 +43,7 @@ from _common import (  # noqa: E402
     run_service,
     write_result,
 )
-from ingest import fresh_profile, run_level  # noqa: E402
+from ingest import DistinctBodies, run_level  # noqa: E402
 from pipeline import TARGET_BYTES, bench_lag, stack_from_env  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 100 <= args.max_requests <= 100_000:
             raise BenchError("--max-requests: between 100 and 100000")
         stack = stack_from_env()
-        body = fresh_profile(closest_fixture("cpu-*.pb.gz", TARGET_BYTES).read_bytes())
+        bodies = DistinctBodies(closest_fixture("cpu-*.pb.gz", TARGET_BYTES).read_bytes())
+        body = bodies()
     except BenchError as exc:
         print(f"soak bench: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         # once all of it is indexed, so neither a backlog nor the indexers' group join is timed.
         threads, posts = (MAX_RATE_THREADS, args.max_requests) if args.rate is None else (4, WARMUP_POSTS)
         target = "/api/0/profiles?" + urllib.parse.urlencode({"service": run_service("soak-warm"), "type": "cpu"})
-        row = run_level(base, target, body, threads, posts, 120.0)
+        row = run_level(base, target, bodies, threads, posts, 120.0)
         if row["failed"]:  # half of a rate measured through an outage would be no one's max
             raise BenchError(f"{row['failed']} of {row['sent']} POSTs before the soak failed ({row['errors']});"
                              " is a service down? (`scripts/services.sh status`)")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"exited before the soak: {', '.join(gone)} (logs under {stack.workdir})")
         print(f"rss at start (MB): {', '.join(f'{n} {memory.start[n]:.0f}' for n in daemons)}")
         progress = Progress(memory, daemons)
-        lag = bench_lag(base, qbase, body, rate=rate, seconds=seconds, on_tick=progress.tick,
+        lag = bench_lag(base, qbase, bodies, rate=rate, seconds=seconds, on_tick=progress.tick,
                         tick_seconds=SAMPLE_SECONDS, kind="soak")
         memory.sample("end")
         result["lag"] = lag

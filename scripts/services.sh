@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The real services the test suite runs against, without Docker: Kafka (KRaft, jars from Maven
-# Central), an S3 API (SeaweedFS, built with the Go toolchain) and PostgreSQL (Debian's package).
+# Central), an S3 API (versitygw, built with the Go toolchain) and PostgreSQL (Debian's package).
 #
 #   scripts/services.sh up       install what is missing, start what is down, wait until each answers
 #   scripts/services.sh install  only download and build what is missing (to warm a cache)
@@ -10,7 +10,9 @@
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
-# Each command takes optional service names (kafka, seaweedfs, postgres) to act on only those.
+# `up` and `install` of all services also unpack the nginx tests/deploy runs (scripts/nginx).
+#
+# Each command takes optional service names (kafka, s3, postgres) to act on only those.
 #
 # Downloads, binaries and service data live outside the checkout, in
 # ${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}, so a fresh clone elsewhere reuses them.
@@ -116,16 +118,19 @@ take_lock() {
 
 # shellcheck source=kafka/service.sh
 source "$SERVICES_DIR/kafka/service.sh"
-# shellcheck source=seaweedfs/service.sh
-source "$SERVICES_DIR/seaweedfs/service.sh"
+# shellcheck source=versitygw/service.sh
+source "$SERVICES_DIR/versitygw/service.sh"
 # shellcheck source=postgres/service.sh
 source "$SERVICES_DIR/postgres/service.sh"
+# shellcheck source=nginx/tool.sh
+source "$SERVICES_DIR/nginx/tool.sh"
 
-ALL_SERVICES=(kafka seaweedfs postgres)
+ALL_SERVICES=(kafka s3 postgres)
 
 # The services named on the command line (all of them when none is), checked against the list.
 pick_services() {
     SERVICES=()
+    ALL_PICKED=$((${#} == 0))
     local name known
     for name in "$@"; do
         for known in "${ALL_SERVICES[@]}"; do
@@ -136,6 +141,12 @@ pick_services() {
     ((${#SERVICES[@]})) || SERVICES=("${ALL_SERVICES[@]}")
 }
 
+# The tools the suites use beside the services (nginx) come with a whole `up` or `install`.
+install_tools() {
+    ((ALL_PICKED)) || return 0
+    nginx_install
+}
+
 cmd_up() {
     take_lock
     local svc
@@ -143,6 +154,7 @@ cmd_up() {
         "${svc}_install"
         "${svc}_start"
     done
+    install_tools
 }
 
 cmd_install() {
@@ -151,6 +163,7 @@ cmd_install() {
     for svc in "${SERVICES[@]}"; do
         "${svc}_install"
     done
+    install_tools
     say "installed: ${SERVICES[*]} (cache: $SERVICES_HOME)"
 }
 
@@ -191,6 +204,8 @@ cmd_env() {
     for svc in "${SERVICES[@]}"; do
         "${svc}_env"
     done
+    ((ALL_PICKED)) && nginx_env
+    return 0
 }
 
 main() {

@@ -19,6 +19,10 @@ class PayloadTooLarge(ProfefeError):
     """An input is over one of the configured size limits (413)."""
 
 
+class UnsupportedMediaType(ProfefeError):
+    """A body in a content type or encoding the route does not take (415)."""
+
+
 class Unprocessable(ProfefeError):
     """The request is well formed but cannot be carried out, e.g. merging incompatible profiles (422)."""
 

@@ -38,6 +38,7 @@ class ProfileType(enum.Enum):
     MUTEX = "mutex"
     GOROUTINE = "goroutine"
     THREADCREATE = "threadcreate"
+    WALL = "wall"  # wall-clock time, on CPU or not (Pyroscope's agents send it; Go's runtime has none)
     TRACE = "trace"
     OTHER = "other"
 
@@ -258,6 +259,20 @@ def new_id(now: float | None = None) -> str:
     return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
 
 
+def content_id(at: float | None, *parts: bytes) -> str:
+    """An id of `new_id`'s form, 4 bytes of seconds then 8 of a digest of `parts`: the same content
+    is the same id, so an upload a client sends again is stored once. `at` is the content's own
+    time; without one the seconds are digest bytes too, for an arrival time would differ between
+    a try and its retry."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(struct.pack(">Q", len(part)))
+        digest.update(part)
+    hashed = digest.digest()
+    head = struct.pack(">I", int(at) & 0xFFFFFFFF) if at is not None else hashed[8:12]
+    return base64.b32hexencode(head + hashed[:8]).decode("ascii").rstrip("=").lower()
+
+
 def is_id(s: str) -> bool:
     return ID_PATTERN.fullmatch(s) is not None
 
@@ -283,6 +298,9 @@ class ProfileMeta:
     received_at: datetime  # UTC, second precision
     size: int  # bytes of the stored blob
     signature: str = ""  # pprof.signature: period and sample types; empty for trace
+    # The sum of each sample value column (pprof.totals), kept so a timeline never reads blobs;
+    # empty for traces and for profiles stored before totals were recorded.
+    totals: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", utc_seconds(self.created_at))
@@ -301,6 +319,7 @@ class IngestRecord:
     received_at: datetime
     body: bytes = field(repr=False)
     signature: str = ""
+    totals: tuple[int, ...] = ()
 
     def meta(self) -> ProfileMeta:
         return ProfileMeta(
@@ -312,6 +331,7 @@ class IngestRecord:
             received_at=self.received_at,
             size=len(self.body),
             signature=self.signature,
+            totals=self.totals,
         )
 
 

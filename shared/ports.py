@@ -51,6 +51,16 @@ class MetaStore(Protocol):
     def find(self, query: Query) -> list[ProfileMeta]:
         """Matches ascending by created_at, ties by id; with a limit, the newest `limit` of them."""
 
+    def sample_totals(self, query: Query) -> list[tuple[int, str, tuple[int, ...] | None]]:
+        """(created_at epoch seconds, signature, totals or None when not recorded) of every match of
+        `query` (its limit ignored), ascending: what a timeline needs, without labels or blobs."""
+
+    def types(self, query: Query) -> list[str]:
+        """The profile types of the matches of `query` whatever its type, sorted."""
+
+    def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
+        """The distinct (key, value) label pairs of the matches of `query`, sorted, at most `limit`."""
+
     def get_many(self, ids: Sequence[str]) -> list[ProfileMeta]:
         """The rows for these ids that exist, in no particular order."""
 

@@ -31,6 +31,7 @@ def encode(record: IngestRecord) -> bytes:
         received_at_unix=int(record.received_at.timestamp()),
         body=record.body,
         signature=record.signature,
+        totals=record.totals,
     )
     for lb in record.labels:
         msg.labels.add(key=lb.key, value=lb.value)
@@ -65,4 +66,5 @@ def decode(data: bytes) -> IngestRecord:
         received_at=from_unix(msg.received_at_unix),
         body=msg.body,
         signature=msg.signature,
+        totals=tuple(msg.totals),
     )

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shared/record.proto\x12\x0eprofefe.record\"#\n\x05Label\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xb4\x01\n\x0cIngestRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12%\n\x06labels\x18\x04 \x03(\x0b\x32\x15.profefe.record.Label\x12\x17\n\x0f\x63reated_at_unix\x18\x05 \x01(\x03\x12\x18\n\x10received_at_unix\x18\x06 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x12\x11\n\tsignature\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13shared/record.proto\x12\x0eprofefe.record\"#\n\x05Label\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xc4\x01\n\x0cIngestRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12%\n\x06labels\x18\x04 \x03(\x0b\x32\x15.profefe.record.Label\x12\x17\n\x0f\x63reated_at_unix\x18\x05 \x01(\x03\x12\x18\n\x10received_at_unix\x18\x06 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x12\x11\n\tsignature\x18\x08 \x01(\t\x12\x0e\n\x06totals\x18\t \x03(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -24,5 +24,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LABEL']._serialized_start=39
   _globals['_LABEL']._serialized_end=74
   _globals['_INGESTRECORD']._serialized_start=77
-  _globals['_INGESTRECORD']._serialized_end=257
+  _globals['_INGESTRECORD']._serialized_end=273
 # @@protoc_insertion_point(module_scope)

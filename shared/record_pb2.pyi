@@ -14,7 +14,7 @@ class Label(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class IngestRecord(_message.Message):
-    __slots__ = ("id", "service", "type", "labels", "created_at_unix", "received_at_unix", "body", "signature")
+    __slots__ = ("id", "service", "type", "labels", "created_at_unix", "received_at_unix", "body", "signature", "totals")
     ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class IngestRecord(_message.Message):
     RECEIVED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
     id: str
     service: str
     type: str
@@ -31,4 +32,5 @@ class IngestRecord(_message.Message):
     received_at_unix: int
     body: bytes
     signature: str
-    def __init__(self, id: _Optional[str] = ..., service: _Optional[str] = ..., type: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., created_at_unix: _Optional[int] = ..., received_at_unix: _Optional[int] = ..., body: _Optional[bytes] = ..., signature: _Optional[str] = ...) -> None: ...
+    totals: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[str] = ..., service: _Optional[str] = ..., type: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., created_at_unix: _Optional[int] = ..., received_at_unix: _Optional[int] = ..., body: _Optional[bytes] = ..., signature: _Optional[str] = ..., totals: _Optional[_Iterable[int]] = ...) -> None: ...

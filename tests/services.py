@@ -212,7 +212,6 @@ def s3_settings(request: pytest.FixtureRequest) -> S3TestSettings:
     """An S3-compatible store and credentials that may create buckets."""
     from_env = s3_settings_from_env()
     if from_env is not None:
-        sweep_stale_buckets(from_env)
         return from_env
     config = _in_container(request, "an S3-compatible store", _minio_container).get_config()
     return S3TestSettings(endpoint=config["endpoint"], access_key=config["access_key"],
@@ -236,12 +235,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(getattr(pytest.mark, marker))
 
 
-# Test buckets ------------------------------------------------------------------------------------
-# SeaweedFS gives every bucket volumes of its own, and a volume server has a bounded number of
-# them: buckets the tests leave behind exhaust it ("no free volumes left") after a few hundred.
-
-TEST_BUCKET_PREFIX = "profefe-"
-STALE_BUCKET_SECONDS = 3 * 3600
+# Test buckets and topics -------------------------------------------------------------------------
+# Every test makes its own and drops it at teardown, so runs do not pile up data on the services.
 
 
 def _minio(settings):
@@ -288,17 +283,3 @@ def drop_topics(bootstrap: str, *topics: str) -> None:
                 pass  # deleted meanwhile
     finally:
         admin.close()
-
-
-def sweep_stale_buckets(settings, *, older_than: float = STALE_BUCKET_SECONDS) -> int:
-    """Drop the test buckets (`profefe-*`) created more than `older_than` seconds ago: those of
-    runs that were killed before their teardown. Recent ones may belong to a run going on now."""
-    import time
-
-    swept = 0
-    for b in _minio(settings).list_buckets():
-        created = b.creation_date.timestamp() if b.creation_date else time.time()
-        if b.name.startswith(TEST_BUCKET_PREFIX) and time.time() - created > older_than:
-            drop_bucket(settings, b.name)
-            swept += 1
-    return swept

@@ -18,7 +18,7 @@ from shared import pprof
 from shared.errors import NotFound
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
-from shared.windows import DAY, HOUR, HourState, Window, read_window, window_key
+from shared.windows import DAY, HOUR, HourState, Window, window_key
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,11 @@ class WindowBuilder:
                 # Its raw profiles are gone: the old window holds them.
                 profiles, size = old.profiles, old.size
                 if old.blob_key:
-                    merger.add(self._read_window(old.blob_key))
+                    self._fold(merger, old.blob_key)
                     inputs += 1
             raw = self.windows.raw_in(sid, hour, hour + HOUR - 1)
             for pid, psize in raw:
-                merger.add(self._read(blob_key(pid)))
+                self._fold(merger, blob_key(pid))
                 inputs += 1
                 profiles += 1
                 size += psize
@@ -79,7 +79,7 @@ class WindowBuilder:
             inputs = 0
             for w in claim.hours:
                 if w.blob_key:
-                    merger.add(self._read_window(w.blob_key))
+                    self._fold(merger, w.blob_key)
                     inputs += 1
             profiles = sum(w.profiles for w in claim.hours)
             size = sum(w.size for w in claim.hours)
@@ -94,15 +94,13 @@ class WindowBuilder:
         key = None
         if merger is not None:
             key = window_key(sid, span, start, uuid.uuid4().hex[:12])
-            self.blobs.put(key, pprof.write(merger.result(), level=1))
+            self.blobs.put(key, merger.write(level=1))
         return Window(sid, start, span, key, built_from, profiles, size, int(self.clock()))
 
-    def _read(self, key: str) -> pprof.Profile:
-        """A raw profile, checked as at ingest."""
-        return pprof.parse(self._get(key), max_decompressed=self.max_decompressed_bytes)
-
-    def _read_window(self, key: str) -> pprof.Profile:
-        return read_window(self._get(key), max_decompressed=self.max_decompressed_bytes)
+    def _fold(self, merger: pprof.Merger, key: str) -> None:
+        """A stored profile or window into `merger`, read in the native core without building it
+        in Python, and checked as at ingest."""
+        merger.add(self._get(key), max_decompressed=self.max_decompressed_bytes)
 
     def _get(self, key: str) -> bytes:
         try:

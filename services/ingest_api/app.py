@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services.ingest_api.config import IngestConfig
+from services.ingest_api import pyroscope_routes
 from services.ingest_api.routes import blueprint
 from services.observe.health import Check
 from services.web import errors, meta
@@ -19,4 +20,5 @@ def create_app(publish: Publish, cfg: IngestConfig | None = None, checks: dict[s
     errors.install(app)
     meta.install(app, checks or {})
     app.register_blueprint(blueprint(publish, cfg))
+    app.register_blueprint(pyroscope_routes.blueprint(publish, cfg))
     return app

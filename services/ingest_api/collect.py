@@ -15,10 +15,10 @@ from shared.model import (
     IngestRecord,
     Labels,
     ProfileType,
+    content_id,
     contradicting_type,
     from_unix,
     has_control,
-    new_id,
     parse_time,
     utc_seconds,
 )
@@ -41,12 +41,31 @@ def collect(
     declared_at = None
     if params.get("created_at"):
         declared_at = parse_time("created_at", params["created_at"])
-    received_at = utc_seconds(clock())
+    return build_record(service, ptype, labels, body, cfg, declared_at=declared_at, clock=clock)
 
+
+def build_record(
+    service: str,
+    ptype: ProfileType,
+    labels: Labels,
+    body: bytes,
+    cfg: IngestConfig,
+    *,
+    declared_at: datetime | None = None,
+    clock: Clock = utc_now,
+    parsed: pprof.Profile | None = None,
+) -> IngestRecord:
+    """The checks on the body, for a service and labels already checked (`parse_service`,
+    `check_labels`). The id is `content_id` of what is stored (service, type, labels, bytes), so
+    a client that sends the same profile again, by any route, gets the same id and one profile.
+    `parsed` is `body` already parsed with the decompression limit, when the caller has it."""
+    received_at = utc_seconds(clock())
     signature = ""
+    totals: tuple[int, ...] = ()
     created_at = declared_at or received_at
+    own_time = declared_at  # a time the content or its sender gave, the same on a retry
     if ptype.is_pprof:
-        profile = pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
+        profile = parsed or pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
         if pprof.is_empty(profile):
             raise pprof.MalformedProfile("no samples")
         types = pprof.sample_types(profile)
@@ -57,14 +76,19 @@ def collect(
                 f"({', '.join(f'{n}/{u}' for n, u in types)})"
             )
         signature = pprof.signature(profile)
+        totals = pprof.totals(profile)
         nanos = pprof.time_nanos(profile)
         if nanos > 0:
-            created_at = from_unix(nanos // 1_000_000_000)
+            created_at = own_time = from_unix(nanos // 1_000_000_000)
     elif not body:
         raise BadRequest("empty trace")
 
+    # Every part length-prefixed, the pairs in a canonical order: distinct uploads never share an id.
+    pairs = sorted((lb.key, lb.value) for lb in labels)
+    profile_id = content_id(own_time.timestamp() if own_time else None, service.encode(), ptype.value.encode(),
+                            str(len(pairs)).encode(), *(x.encode() for pair in pairs for x in pair), body)
     return IngestRecord(
-        id=new_id(received_at.timestamp()),
+        id=profile_id,
         service=service,
         type=ptype,
         labels=labels,
@@ -72,6 +96,7 @@ def collect(
         received_at=received_at,
         body=bytes(body),
         signature=signature,
+        totals=totals,
     )
 
 
@@ -87,7 +112,11 @@ def parse_service(raw: str | None, cfg: IngestConfig) -> str:
 
 
 def parse_labels(raw: str | None, cfg: IngestConfig) -> Labels:
-    labels = Labels.parse(raw)
+    return check_labels(Labels.parse(raw), cfg)
+
+
+def check_labels(labels: Labels, cfg: IngestConfig) -> Labels:
+    """`labels` when they keep every label rule (count, lengths, no control characters)."""
     if len(labels) > cfg.max_labels:
         raise BadRequest(f"more than {cfg.max_labels} labels")
     for lb in labels:

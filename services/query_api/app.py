@@ -7,6 +7,7 @@ from services.observe.health import Check
 from services.query_api.config import QueryConfig
 from services.query_api.query import Stores
 from services.query_api.routes import blueprint
+from services.query_api import ui
 from services.web import errors, meta
 
 
@@ -16,4 +17,5 @@ def create_app(stores: Stores, cfg: QueryConfig | None = None, checks: dict[str,
     errors.install(app)
     meta.install(app, checks or {})
     app.register_blueprint(blueprint(stores, cfg or QueryConfig()))
+    app.register_blueprint(ui.blueprint())
     return app

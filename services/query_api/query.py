@@ -14,7 +14,6 @@ from shared import pprof
 from shared.errors import BadRequest, NotFound, Unavailable
 from shared.model import MAX_LABELS, Labels, ProfileMeta, ProfileType, Query, blob_key, has_control, is_id, parse_time
 from shared.ports import BlobStore, MetaStore, WindowStore
-from shared.windows import read_window
 
 
 # A find names at most MAX_LABELS pairs: PostgreSQL planned 64 in 0.3 s, 128 in 3.4 s and 256 in
@@ -102,23 +101,43 @@ def read_blob(stores: Stores, meta: ProfileMeta) -> bytes:
 
 def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> bytes:
     """One gzip pprof merging `metas` (in order); traces and incompatible profiles are refused."""
+    return pprof.write(merge_metas(stores, metas, cfg), level=1)
+
+
+def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> pprof.Profile:
     _check_count(len(metas), cfg)
     for m in metas:
         if not m.type.is_pprof:
             raise BadRequest(f'profile "{m.id}" is a {m.type} and cannot be merged')
     merger = pprof.Merger()
     for m in metas:
-        merger.add(pprof.parse(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes))
-    return pprof.write(merger.result(), level=1)
+        merger.add(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes)
+    return merger.result()
 
 
 def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, str]:
     """The merge route: every profile matching `query` merged, through the windows when there are
     some (see `merge_plan`), else straight from the raw profiles; `limit` always reads raw profiles.
     Returns the gzip pprof and its file name."""
+    merged = merged_query(stores, query, cfg)
+    return pprof.write(merged.profile, level=1), merged.filename
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A merge and how many stored profiles it holds (a window counts its profiles), which is
+    what a mean per profile divides by."""
+
+    profile: pprof.Profile
+    profiles: int
+    filename: str
+
+
+def merged_query(stores: Stores, query: Query, cfg: QueryConfig) -> Merged:
+    """Every profile matching `query` merged, as `merge_query` explains."""
     if stores.windows is None or not cfg.use_windows or query.limit is not None:
         found = find(stores, query)
-        return merge(stores, found, cfg), filename(found)
+        return Merged(merge_metas(stores, found, cfg), len(found), filename(found))
     name = f"{query.service}-{query.type}-merged.pb.gz"
     for _attempt in range(3):
         planned = merge_plan.plan_merge(stores.meta, stores.windows, query)
@@ -126,7 +145,8 @@ def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, 
             raise NotFound("nothing found")
         _check_count(planned.inputs, cfg)
         try:
-            return _merge_planned(stores, planned, cfg), name
+            count = sum(w.profiles for w in planned.windows) + len(planned.raw)
+            return Merged(_merge_planned(stores, planned, cfg), count, name)
         except _WindowGone:
             continue  # a compactor replaced a window while we read: plan again
     raise Unavailable("the pre-merged windows of this range kept being replaced while read; try again")
@@ -136,7 +156,7 @@ class _WindowGone(Exception):
     """An input the plan named is gone: the compactor replaced or pruned it meanwhile."""
 
 
-def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> bytes:
+def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> pprof.Profile:
     merger = pprof.Merger()
     for w in planned.windows:
         assert w.blob_key is not None
@@ -144,14 +164,14 @@ def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConf
             data = stores.blobs.get(w.blob_key)
         except NotFound:
             raise _WindowGone from None
-        merger.add(read_window(data, max_decompressed=cfg.max_decompressed_bytes))
+        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
     for m in planned.raw:
         try:
             data = stores.blobs.get(blob_key(m.id))
         except NotFound:
             raise _WindowGone from None  # folded into a rebuilt window, or pruned, since we planned
-        merger.add(pprof.parse(data, max_decompressed=cfg.max_decompressed_bytes))
-    return pprof.write(merger.result(), level=1)
+        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
+    return merger.result()
 
 
 def _check_count(n: int, cfg: QueryConfig) -> None:

@@ -1,10 +1,11 @@
-"""GET routes: find, merge, one or several profiles by id, services."""
+"""GET routes: find, merge, one or several profiles by id, services; and the reads behind the web
+UI: label pairs, timeline, flame graph data and diffs."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
 from services.web.errors import download, profile_json, reply
-from services.query_api import query
+from services.query_api import explore, query
 from services.query_api.config import QueryConfig
 from shared.errors import NotFound
 
@@ -19,8 +20,29 @@ def blueprint(stores: query.Stores, cfg: QueryConfig) -> Blueprint:
 
     @bp.get("/api/0/profiles/merge")
     def merge_profiles() -> Response:
-        data, name = query.merge_query(stores, query.parse_query(request.args, merging=True), cfg)
+        data, name = explore.merge_aggregated(stores, request.args, cfg)
         return download(data, name)
+
+    @bp.get("/api/0/profiles/diff")
+    def diff_profiles() -> Response:
+        data, name = explore.diff_pprof(stores, request.args, cfg)
+        return download(data, name)
+
+    @bp.get("/api/0/labels")
+    def labels() -> Response:
+        return reply(explore.labels(stores, request.args))
+
+    @bp.get("/api/0/timeline")
+    def timeline() -> Response:
+        return reply(explore.timeline(stores, request.args))
+
+    @bp.get("/api/0/flamegraph")
+    def flamegraph() -> Response:
+        return reply(explore.flamegraph(stores, request.args, cfg))
+
+    @bp.get("/api/0/flamegraph/diff")
+    def flamegraph_diff() -> Response:
+        return reply(explore.diff_flamegraph(stores, request.args, cfg))
 
     @bp.get("/api/0/profiles/<ids>")
     def get_profiles(ids: str) -> Response:

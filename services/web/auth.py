@@ -8,6 +8,8 @@ token, without an early exit, so the time of a refusal says nothing about how cl
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ if TYPE_CHECKING:  # the CLI reads AuthConfig's module for its flags; Flask load
     from flask import Flask
 
 API_PREFIX = "/api/0/"
+# Pyroscope's ingest routes live outside /api/0/ (its agents choose the paths) and are uploads too.
+PYROSCOPE_PATHS = frozenset({"/ingest", "/push.v1.PusherService/Push"})
 OPEN_PATHS = frozenset({"/api/0/version", "/api/0/openapi.json"})
 MAX_TOKEN_CHARS = 4096
 CHALLENGE = 'Bearer realm="profefe"'
@@ -101,18 +105,28 @@ def token_matches(presented: str, configured: Iterable[str]) -> bool:
 
 
 def bearer_token(header: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; None when absent or another scheme."""
+    """The token of an `Authorization: Bearer <token>` header, or the password of a `Basic` one
+    (Pyroscope's and Grafana's agents send basic auth: any user name, the token as the password);
+    None when absent or another scheme."""
     if not header:
         return None
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if not token:
         return None
-    return token.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(token, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        _user, colon, password = decoded.partition(":")
+        return password if colon and password else None
+    return token if scheme.lower() == "bearer" else None
 
 
 def check(method: str, path: str, authorization: str | None, cfg: AuthConfig) -> None:
     """Raise Unauthorized unless this request may go ahead."""
-    if not path.startswith(API_PREFIX) or path in OPEN_PATHS:
+    if (not path.startswith(API_PREFIX) and path not in PYROSCOPE_PATHS) or path in OPEN_PATHS:
         return
     writing = method.upper() == "POST"
     tokens = cfg.ingest_tokens if writing else cfg.read_tokens

@@ -28,6 +28,7 @@ _TABLE: list[tuple[type[BaseException], int, Callable[[Any], str]]] = [
     (Unauthorized, 401, str),
     (errors.NotFound, 404, str),
     (errors.PayloadTooLarge, 413, str),
+    (errors.UnsupportedMediaType, 415, str),
     (errors.Unprocessable, 422, str),
     (errors.InsufficientStorage, 507, lambda e: f"insufficient storage: {e}"),
     (errors.Unavailable, 503, lambda e: f"service unavailable: {e}"),
@@ -53,8 +54,9 @@ def error_reply(status: int, message: str, headers: dict[str, str] | None = None
     return resp
 
 
-def to_reply(exc: BaseException) -> Response:
-    """THE table: a raised error -> its envelope."""
+def describe(exc: BaseException) -> tuple[int, str, dict[str, str]]:
+    """THE table: a raised error -> (status, message, headers); unexpected errors are logged
+    with their traceback and described as a bare 500. Every protocol's reply is built from this."""
     for kind, status, message in _TABLE:
         if isinstance(exc, kind):
             headers = {}
@@ -62,7 +64,7 @@ def to_reply(exc: BaseException) -> Response:
                 headers["Retry-After"] = str(exc.retry_after)
             if isinstance(exc, Unauthorized):
                 headers["WWW-Authenticate"] = CHALLENGE
-            return error_reply(status, message(exc), headers)
+            return status, message(exc), headers
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         text = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).lower()
@@ -70,9 +72,14 @@ def to_reply(exc: BaseException) -> Response:
         allowed = getattr(exc, "valid_methods", None)  # werkzeug's MethodNotAllowed
         if status == 405 and allowed:
             headers["Allow"] = ", ".join(allowed)
-        return error_reply(status, text, headers)
+        return status, text, headers
     log.error("unexpected error", exc_info=exc)
-    return error_reply(500, "internal error")
+    return 500, "internal error", {}
+
+
+def to_reply(exc: BaseException) -> Response:
+    """A raised error -> its envelope."""
+    return error_reply(*describe(exc))
 
 
 def install(app: Flask) -> Flask:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from services.web.openapi_schemas import SCHEMAS as _SCHEMAS
 from shared.model import ProfileType
 
 OPENAPI_PATH = "/api/0/openapi.json"
@@ -82,6 +83,23 @@ def _download(description: str) -> dict[str, Any]:
 
 _SECURED: list[dict[str, list[str]]] = [{}, {"bearer": []}]  # open unless tokens are configured
 
+_AGGREGATION = _param("aggregation", False, {"type": "string", "enum": ["sum", "mean"], "default": "sum"},
+                      "`sum` adds every profile; `mean` divides by the number of profiles merged (snapshots: "
+                      "heap in-use, goroutines). Windows and raw profiles give the same answer under both")
+_SAMPLE_TYPE = _param("sample_type", False, {"type": "string", "example": "cpu"},
+                      "A sample type of the profiles (e.g. `samples`, `cpu`, `inuse_space`); default the last one")
+_MAX_NODES = _param("max_nodes", False, {"type": "integer", "minimum": 1},
+                    "Most nodes in the answer (capped by the server's `--flame-max-nodes`); the rest is summed into `other`")
+_BASE = [
+    _param("base_from", False, _TIME, "The base's window start; default `from`"),
+    _param("base_to", False, _TIME, "The base's window end; default `to`"),
+    _param("base_labels", False, {"type": "string", "example": "version=1.4"}, "The base's labels; default `labels`"),
+]
+
+
+def _json_reply(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json("ObjectReply")}
+
 _PATHS: dict[str, dict[str, Any]] = {
     "/api/0/profiles": {
         "post": {
@@ -116,11 +134,78 @@ _PATHS: dict[str, dict[str, Any]] = {
             "operationId": "mergeProfiles",
             "summary": "One gzip pprof merging every match (not `trace`)",
             "security": _SECURED,
-            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _LIMIT],
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _LIMIT, _AGGREGATION],
             "responses": {
                 "200": _download("The merged profile, gzip pprof"),
                 **_errors(400, 401, 404, 413, 422, 503),
             },
+        },
+    },
+    "/api/0/profiles/diff": {
+        "get": {
+            "operationId": "diffProfiles",
+            "summary": "The target merge with the base merge negated, as `go tool pprof -diff_base` builds it",
+            "description": "Base samples are negated and labelled `pprof::base=true`, so `go tool pprof -top` on "
+                           "the answer shows the change. The base is the target selection with any `base_*` "
+                           "parameter in its place; at least one must differ.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, *_BASE, _AGGREGATION],
+            "responses": {
+                "200": _download("The diff, gzip pprof"),
+                **_errors(400, 401, 404, 413, 422, 503),
+            },
+        },
+    },
+    "/api/0/labels": {
+        "get": {
+            "operationId": "listLabels",
+            "summary": "The profile types and label keys and values of a service's profiles in a window",
+            "security": _SECURED,
+            "parameters": [_service(), _type(False), *_WINDOW, _LABELS],
+            "responses": {
+                "200": _json_reply('`{"types": [...], "labels": {"key": ["value", ...]}}`, sorted'),
+                **_errors(400, 401, 503),
+            },
+        },
+    },
+    "/api/0/timeline": {
+        "get": {
+            "operationId": "timeline",
+            "summary": "Profiles per bucket and the total of one sample type per bucket",
+            "description": "From the totals each profile's row keeps: no profile is read. Answer: `start` (epoch "
+                           "seconds), `step` (seconds), `profiles` and `values` (one per bucket), `sample_types`, "
+                           "`sample_type`, `aggregation`, `without_totals` (profiles stored before totals were "
+                           "recorded).",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION,
+                           _param("buckets", False, {"type": "integer", "minimum": 1, "maximum": 1000},
+                                  "How many buckets (default 60)")],
+            "responses": {"200": _json_reply("The buckets"), **_errors(400, 401, 503)},
+        },
+    },
+    "/api/0/flamegraph": {
+        "get": {
+            "operationId": "flamegraph",
+            "summary": "The flame graph and top table of a merge, as compact JSON",
+            "description": "`names` (interned), `nodes` in pre-order as parallel arrays `name` (index into "
+                           "`names`), `depth`, `total`, `self`; `top` rows `[name, flat, cum]`; `total`, "
+                           "`profiles`, `folded` (nodes summed into `other`), `sample_types`, `unit`.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION, _MAX_NODES],
+            "responses": {"200": _json_reply("The tree and table"), **_errors(400, 401, 404, 413, 422, 503)},
+        },
+    },
+    "/api/0/flamegraph/diff": {
+        "get": {
+            "operationId": "flamegraphDiff",
+            "summary": "A diff flame graph and table of two selections, as compact JSON",
+            "description": "As `/api/0/flamegraph`, with `base` and `target` per node in place of `total`/`self`, "
+                           "`base_total`, `target_total`; `top` rows `[name, base_flat, target_flat, base_cum, "
+                           "target_cum]` by the change of flat share, largest first.",
+            "security": _SECURED,
+            "parameters": [_service(), _type(True), *_WINDOW, _LABELS, *_BASE, _SAMPLE_TYPE, _AGGREGATION,
+                           _MAX_NODES],
+            "responses": {"200": _json_reply("The diff tree and table"), **_errors(400, 401, 404, 413, 422, 503)},
         },
     },
     "/api/0/profiles/{ids}": {
@@ -170,49 +255,67 @@ _PATHS: dict[str, dict[str, Any]] = {
 }
 
 
-def _reply(body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["code", "body"],
-        "properties": {"code": {"type": "integer", "enum": [200]}, "body": body},
-    }
+# Pyroscope's ingest routes: their own error shapes, so their agents' retries and logs behave.
+_PYROSCOPE_STATUSES = {400: _ERROR_TEXT[400], 401: _ERROR_TEXT[401], 413: _ERROR_TEXT[413],
+                       415: "A content type, encoding or format the route does not take", 503: _ERROR_TEXT[503]}
 
 
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["code", "error"],
-        "properties": {
-            "code": {"type": "integer", "description": "Equal to the HTTP status"},
-            "error": {"type": "string"},
+def _pyroscope_errors(content: dict[str, Any]) -> dict[str, Any]:
+    return {str(status): {"description": text, "content": content} for status, text in _PYROSCOPE_STATUSES.items()}
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_PATHS["/push.v1.PusherService/Push"] = {
+    "post": {
+        "operationId": "pyroscopePush",
+        "summary": "Pyroscope's PusherService.Push (Connect, unary): every sample of every series stored",
+        "security": _SECURED + [{"basic": []}],
+        "requestBody": {
+            "required": True,
+            "description": "push.v1.PushRequest as protobuf or Connect's JSON; `Content-Encoding: gzip` allowed",
+            "content": {"application/proto": _BINARY,
+                        "application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}},
+        },
+        "responses": {
+            "200": {"description": "Every profile stored; an empty PushResponse",
+                    "content": {"application/proto": _BINARY,
+                                "application/json": {"schema": {"type": "object"}}}},
+            **_pyroscope_errors(_json("ConnectError")),
         },
     },
-    "Label": {
-        "type": "object",
-        "required": ["key", "value"],
-        "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
-    },
-    "Profile": {
-        "type": "object",
-        "required": ["id", "type", "service", "created_at"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-v]{20}$"},
-            "type": {"type": "string", "enum": [t.value for t in ProfileType]},
-            "service": {"type": "string"},
-            "labels": {"type": "array", "items": {"$ref": "#/components/schemas/Label"},
-                       "description": "Omitted when empty"},
-            "created_at": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
+}
+_PATHS["/ingest"] = {
+    "post": {
+        "operationId": "pyroscopeIngest",
+        "summary": "Pyroscope's older ingest route: one pprof (raw or multipart) or folded profile",
+        "security": _SECURED + [{"basic": []}],
+        "parameters": [
+            _param("name", True, {"type": "string", "example": "billing.cpu{region=eu}"},
+                   "`app.kind{key=value,...}`; `app` is the service"),
+            _param("from", False, {"type": "integer"}, "Start, Unix seconds (or ms, µs, ns)"),
+            _param("until", False, {"type": "integer"}, "End, as `from`"),
+            _param("format", False, {"type": "string", "enum": ["folded", "lines", "pprof", "jfr"]},
+                   "Default `folded`, `pprof` for a multipart body; `jfr` is refused with 415"),
+            _param("sampleRate", False, {"type": "integer", "minimum": 1}, "Hz, for folded CPU samples (default 100)"),
+            _param("spyName", False, {"type": "string"}, "Kept as the label `pyroscope.spy`"),
+            _param("units", False, {"type": "string", "enum": ["samples", "objects", "bytes", "goroutines",
+                                                               "lock_samples", "lock_nanoseconds"]},
+                   "What folded values count"),
+            _param("aggregationType", False, {"type": "string", "enum": ["sum", "average"]}, "Accepted, not used"),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": _BINARY, "text/plain": _BINARY,
+                        "multipart/form-data": {"schema": {"type": "object", "properties": {
+                            "profile": {"type": "string", "format": "binary"},
+                            "prev_profile": {"type": "string", "format": "binary"},
+                            "sample_type_config": {"type": "string", "format": "binary"}}}}},
+        },
+        "responses": {
+            "200": {"description": "Stored; an empty body"},
+            **_pyroscope_errors({"text/plain": {"schema": {"type": "string"}}}),
         },
     },
-    "ProfileReply": _reply({"$ref": "#/components/schemas/Profile"}),
-    "ProfileListReply": _reply({"type": "array", "items": {"$ref": "#/components/schemas/Profile"}}),
-    "ServiceListReply": _reply({"type": "array", "items": {"type": "string"}}),
-    "VersionReply": _reply({
-        "type": "object",
-        "required": ["version", "commit", "build_time"],
-        "properties": {"version": {"type": "string"}, "commit": {"type": "string"},
-                       "build_time": {"type": "string"}},
-    }),
 }
 
 
@@ -234,7 +337,9 @@ def document(served: Mapping[str, Iterable[str]] | None = None, version: str = "
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "Only when tokens are configured"}},
+                                           "description": "Only when tokens are configured"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "Pyroscope's routes: any user, an ingest token as the password"}},
         },
     }
 

@@ -14,10 +14,12 @@ from services.compactor.worker import Compactor
 from services.embedded.group_commit import MAX_BATCH, GroupCommit
 from services.embedded.recovery import remove_unindexed
 from services.indexer.steps import index
+from services.ingest_api import pyroscope_routes
 from services.ingest_api import routes as ingest_routes
 from services.observe.metrics import CompactorCollector, Metrics
 from services.process import prefork, runner
 from services.query_api import routes as query_routes
+from services.query_api import ui
 from services.query_api.query import Stores
 from services.roles import ServeRole
 from services.web import auth, errors, meta
@@ -106,9 +108,12 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None =
     app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
     errors.install(app)
     meta.install(app, {"sqlite": ports.meta.ping, "blobs": ports.blobs.ping})
-    app.register_blueprint(ingest_routes.blueprint(ports.publisher(), cfg.ingest))
+    publish = ports.publisher()
+    app.register_blueprint(ingest_routes.blueprint(publish, cfg.ingest))
+    app.register_blueprint(pyroscope_routes.blueprint(publish, cfg.ingest))
     stores = Stores(meta=ports.meta, blobs=CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
+    app.register_blueprint(ui.blueprint())
     return auth.protect(instrument(app, metrics or Metrics("serve")), cfg.auth)
 
 

@@ -8,6 +8,7 @@ second precision on every engine. Labels live in a child table, one row per pair
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections import Counter, defaultdict
 from typing import Any, Sequence
 
@@ -70,6 +71,7 @@ class SqlMetaStore:
                 "size": m.size,
                 "signature": m.signature,
                 "series_id": in_series[m.id].id if m.id in in_series else None,
+                "totals": json.dumps(list(m.totals)) if m.totals else None,
             }
             for m in metas
         ]
@@ -113,26 +115,7 @@ class SqlMetaStore:
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
-        cond = [
-            p.c.service == query.service,
-            p.c.created_at >= epoch(query.start),
-            p.c.created_at <= epoch(query.end),
-        ]
-        if query.type is not None:
-            cond.append(p.c.type == query.type.value)
-        for lb in query.labels:
-            # One probe of (key, value, profile_id) per profile the time range holds. OFFSET 0
-            # keeps PostgreSQL from turning this into a join driven by the label: it misjudges how
-            # many profiles one pair has (an instance has 20,000 in a year) and then read them all
-            # to keep the few of one week.
-            pl = profile_labels.alias()
-            cond.append(
-                sa.select(sa.literal(1))
-                .where(pl.c.profile_id == p.c.id, pl.c.key == lb.key, pl.c.value == lb.value)
-                .offset(0)
-                .exists()
-            )
-        stmt = sa.select(p).where(*cond)
+        stmt = sa.select(p).where(*_conditions(query))
         if query.limit is not None:
             stmt = stmt.order_by(p.c.created_at.desc(), p.c.id.desc()).limit(query.limit)
         else:
@@ -142,6 +125,27 @@ class SqlMetaStore:
             if query.limit is not None:
                 rows.reverse()
             return self._with_labels(conn, rows)
+
+    def sample_totals(self, query: Query) -> list[tuple[int, str, tuple[int, ...] | None]]:
+        p = profiles
+        stmt = sa.select(p.c.created_at, p.c.signature, p.c.totals).where(*_conditions(query)).order_by(p.c.created_at)
+        with self._guard(), self.engine.connect() as conn:
+            return [(at, sig, tuple(json.loads(raw)) if raw else None) for at, sig, raw in conn.execute(stmt)]
+
+    def types(self, query: Query) -> list[str]:
+        stmt = sa.select(profiles.c.type).distinct().where(*_conditions(replace(query, type=None))).order_by(profiles.c.type)
+        with self._guard(), self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(stmt)]
+
+    def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
+        pl = profile_labels
+        stmt = (
+            sa.select(pl.c.key, pl.c.value).distinct()
+            .where(pl.c.profile_id.in_(sa.select(profiles.c.id).where(*_conditions(query))))
+            .order_by(pl.c.key, pl.c.value).limit(limit)
+        )
+        with self._guard(), self.engine.connect() as conn:
+            return [(k, v) for k, v in conn.execute(stmt)]
 
     def get_many(self, ids: Sequence[str]) -> list[ProfileMeta]:
         unique = list(dict.fromkeys(ids))
@@ -183,11 +187,37 @@ class SqlMetaStore:
                 received_at=from_epoch(r.received_at),
                 size=r.size,
                 signature=r.signature,
+                totals=tuple(json.loads(r.totals)) if r.totals else (),
             )
             for r in rows
         ]
 
     def _guard(self):
         return unavailable_on_error(self.url)
+
+
+def _conditions(query: Query) -> list[sa.ColumnElement[bool]]:
+    """The WHERE of a find: service, window, type, and one indexed subquery per label pair."""
+    p = profiles
+    cond = [
+        p.c.service == query.service,
+        p.c.created_at >= epoch(query.start),
+        p.c.created_at <= epoch(query.end),
+    ]
+    if query.type is not None:
+        cond.append(p.c.type == query.type.value)
+    for lb in query.labels:
+        # One probe of (key, value, profile_id) per profile the time range holds. OFFSET 0 keeps
+        # PostgreSQL from turning this into a join driven by the label: it misjudges how many
+        # profiles one pair has (an instance has 20,000 in a year) and then read them all to keep
+        # the few of one week.
+        pl = profile_labels.alias()
+        cond.append(
+            sa.select(sa.literal(1))
+            .where(pl.c.profile_id == p.c.id, pl.c.key == lb.key, pl.c.value == lb.value)
+            .offset(0)
+            .exists()
+        )
+    return cond
 
 

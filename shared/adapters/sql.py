@@ -25,6 +25,7 @@ profiles = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
     sa.Column("series_id", sa.String(32), nullable=True),  # None for traces: they are never merged
+    sa.Column("totals", sa.Text, nullable=True),  # JSON [n, ...]: pprof.totals; None for traces and old rows
 )
 
 profile_labels = sa.Table(

@@ -1,14 +1,15 @@
 """pprof profiles: parse, check, merge, write and render them.
 
 The profile is the generated protobuf message (`Profile`, perftools.profiles.Profile) with its
-string table; the functions here resolve strings where they need to. Nothing else of the project
-is imported from here.
+string table; the functions here resolve strings where they need to. Reading, checking, merging
+and writing are done by the native core (`_native`, built from native/ in Rust) with the GIL
+released. Nothing else of the project is imported from here.
 """
 
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 from shared.pprof.info import is_empty, period_type, sample_types, signature, time_nanos, totals
 from shared.pprof.merge import Merger, merge
-from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, decompress, parse, parse_unchecked
+from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, check, decompress, parse, parse_unchecked
 from shared.pprof.profile_pb2 import Profile
 from shared.pprof.text import to_text
 from shared.pprof.validate import check_valid
@@ -22,6 +23,7 @@ __all__ = [
     "PprofError",
     "Profile",
     "ProfileTooLarge",
+    "check",
     "check_valid",
     "decompress",
     "is_empty",

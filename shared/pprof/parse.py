@@ -1,20 +1,45 @@
-"""Reading profiles: gzip sniffing, bounded streaming decompression, protobuf decoding, checks."""
+"""Reading profiles: gzip sniffing, bounded decompression, protobuf decoding, checks.
+
+The work is done by the native core (shared.pprof._native, Rust) with the GIL released: the
+gzip members are inflated in slices and stopped at the limit, the protobuf is decoded and the
+profile checked (see validate.py for the checks) without building Python objects; `parse`
+then builds the Profile message from the checked bytes.
+"""
 
 from __future__ import annotations
 
-import zlib
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from shared.pprof.errors import MalformedProfile, ProfileTooLarge
+from shared.pprof import _native
+from shared.pprof.errors import MalformedProfile
 from shared.pprof.profile_pb2 import Profile
-from shared.pprof.validate import check_valid
 
-GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_MAX_DECOMPRESSED = 64 << 20
-# Output is produced in slices of this size, so a gzip bomb is stopped within one slice of the
-# limit instead of being inflated whole.
-_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What ingest needs of a valid profile, read without building it."""
+
+    time_nanos: int  # collection start, ns since the epoch; 0 when unknown
+    sample_types: tuple[tuple[str, str], ...]  # (type, unit) of each value column
+    period_type: tuple[str, str] | None
+    signature: str  # as info.signature
+    samples: int
+    empty: bool  # no sample carries a non-zero value
+
+
+def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Checked:
+    """Check `data` (gzip or raw protobuf) exactly as `parse` does and say what it holds.
+
+    Raises MalformedProfile (with the reason) and ProfileTooLarge as `parse` does.
+    """
+    _raw, (nanos, types, period, signature, samples, empty, _skipped) = _native.check(
+        _as_bytes(data), max_decompressed, inflated=False
+    )
+    return Checked(nanos, tuple(types), period, signature, samples, empty)
 
 
 def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
@@ -23,15 +48,12 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     Raises MalformedProfile (with the reason) for anything that is not a valid profile and
     ProfileTooLarge when it decompresses to more than `max_decompressed` bytes.
     """
-    raw = _decompressed(data, max_decompressed)
-    if not raw:
-        raise MalformedProfile("empty")
-    profile = _decode(raw, "protobuf")
-    # The checks read the profile as columns of its encoding. The input's own bytes may repeat
-    # a field or carry unknown ones that a column view would count, so the columns come from the
-    # canonical encoding of the profile without unknown fields, which is what merge reads too.
-    profile.DiscardUnknownFields()
-    check_valid(profile)
+    data = _as_bytes(data)
+    raw, info = _native.check(data, max_decompressed)
+    profile = _decode(data if raw is None else raw, "protobuf")
+    if info[-1]:
+        # Fields the checks skipped are dropped, so nothing passes them on unchecked.
+        profile.DiscardUnknownFields()
     return profile
 
 
@@ -39,16 +61,7 @@ def parse_unchecked(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRE
                     what: str = "protobuf") -> Profile:
     """Decode without the validity checks, for bytes this system wrote from checked profiles.
     Size limits still hold; undecodable bytes are MalformedProfile ("<what>: <reason>")."""
-    return _decode(_decompressed(data, max_decompressed), what)
-
-
-def _decode(raw: bytes | bytearray, what: str) -> Profile:
-    profile = Profile()
-    try:
-        profile.ParseFromString(raw)  # type: ignore[arg-type]  # the stubs say bytes; a bytearray is read as it is
-    except DecodeError as exc:
-        raise MalformedProfile(f"{what}: {exc}") from None
-    return profile
+    return _decode(decompress(data, max_decompressed=max_decompressed), what)
 
 
 def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
@@ -56,41 +69,19 @@ def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED)
 
     The limit is enforced while inflating; raw protobuf input is held to the same limit.
     """
-    return bytes(_decompressed(data, max_decompressed))
+    data = _as_bytes(data)
+    raw = _native.inflate(data, max_decompressed)
+    return data if raw is None else raw
 
 
-def _decompressed(data: bytes, max_decompressed: int) -> bytes | bytearray:
-    # The protobuf parser takes a bytearray as it is, so the inflated bytes are never copied.
-    if not data:
-        raise MalformedProfile("empty")
-    if not data.startswith(GZIP_MAGIC):
-        if len(data) > max_decompressed:
-            raise ProfileTooLarge(max_decompressed)
-        return data
-    out = bytearray()
-    rest = memoryview(data)
-    while rest:
-        if bytes(rest[:2]) != GZIP_MAGIC:
-            raise MalformedProfile("gzip: trailing data after the last member")
-        rest = _inflate_member(rest, out, max_decompressed)
-    return out
-
-
-def _inflate_member(data: memoryview, out: bytearray, limit: int) -> memoryview:
-    """Inflate one gzip member into `out`; returns the input that follows it."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    pending: bytes | memoryview = data
+def _decode(raw: bytes, what: str) -> Profile:
+    profile = Profile()
     try:
-        while not inflater.eof:
-            chunk = inflater.decompress(pending, min(_CHUNK, limit + 1 - len(out)))
-            consumed = len(pending) - len(inflater.unconsumed_tail)
-            pending = inflater.unconsumed_tail
-            if chunk:
-                out += chunk
-                if len(out) > limit:
-                    raise ProfileTooLarge(limit)
-            elif not consumed:
-                raise MalformedProfile("gzip: truncated stream")
-    except zlib.error as exc:
-        raise MalformedProfile(f"gzip: {exc}") from None
-    return memoryview(inflater.unused_data)
+        profile.ParseFromString(raw)
+    except DecodeError as exc:
+        raise MalformedProfile(f"{what}: {exc}") from None
+    return profile
+
+
+def _as_bytes(data: bytes | bytearray | memoryview) -> bytes:
+    return data if isinstance(data, bytes) else bytes(data)

@@ -70,7 +70,7 @@ def test_window_is_inclusive_at_second_precision(api, start, end, found):
 
 def test_sorted_ascending_by_created_at_then_id(api):
     late = upload(api, created_at="2026-01-01T00:00:05")["id"]
-    tied = sorted(upload(api, created_at="2026-01-01T00:00:01")["id"] for _ in range(3))
+    tied = sorted(upload(api, created_at="2026-01-01T00:00:01", body=pprofs.cpu(value=1000 + i))["id"] for i in range(3))
     early = upload(api, created_at="2026-01-01T00:00:00")["id"]
     assert ids(find(api, service="svc")) == [early, *tied, late]
 

@@ -46,7 +46,7 @@ def test_missing_type(api, ptype):
 def test_unknown_type_names_the_value_and_the_known_ones(api, ptype):
     r = api.post({"service": "svc", "type": ptype}, pprofs.cpu())
     assert (r.status, r.error) == (400, f'bad request: unknown profile type "{ptype}" (want one of cpu, heap, '
-                                        'block, mutex, goroutine, threadcreate, trace, other)')
+                                        'block, mutex, goroutine, threadcreate, wall, trace, other)')
 
 
 def test_type_is_trimmed(api):
@@ -203,3 +203,26 @@ def test_an_accepted_upload_is_immediately_findable(api):
     assert [p["id"] for p in r.body] == [got["id"]]
     stored = api.get(f"/api/0/profiles/{got['id']}")
     assert pprof.totals(pprof.parse(stored.data, max_decompressed=1 << 20)) == (1, 10_000_000)
+
+
+def test_the_same_upload_again_is_one_profile_with_the_first_ones_id(api):
+    dated = upload(api, service="dated", labels="b=2,a=1", created_at="2026-01-01T00:00:00")
+    assert upload(api, service="dated", labels="b=2,a=1", created_at="2026-01-01T00:00:00") == dated  # a retry
+    # The same pairs in another order are the same labels; without a time of its own the profile
+    # is still the same one, though the reply tells this upload's arrival.
+    assert upload(api, labels="a=1,b=2")["id"] == upload(api, labels="b=2,a=1")["id"]
+    first = upload(api, labels="b=2,a=1")
+    other_labels = upload(api, labels="a=1,b=3")
+    other_bytes = upload(api, labels="a=1,b=2", body=pprofs.cpu(value=12_345))
+    other_service = upload(api, service="svc2", labels="a=1,b=2")
+    ids = {first["id"], other_labels["id"], other_bytes["id"], other_service["id"]}
+    assert len(ids) == 4
+    listed = [p["id"] for p in find(api, service="svc").body]
+    assert sorted(listed) == sorted([first["id"], other_labels["id"], other_bytes["id"]])
+
+
+def test_a_repeat_of_a_profile_with_its_own_time_answers_the_same_json(api):
+    body = pprofs.cpu(time_nanos=1_767_225_600 * 10**9 + 5)
+    first = upload(api, body=body, created_at="2026-03-01T00:00:00")  # the profile's own time wins
+    assert upload(api, body=body) == first
+    assert first["created_at"] == "2026-01-01T00:00:00Z"

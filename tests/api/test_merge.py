@@ -64,8 +64,8 @@ def test_merge_refuses_trace(api):
 
 
 def test_merge_unknown_type(api):
-    r = merge(api, service="svc", type="wall")
-    assert r.status == 400 and r.error.startswith('bad request: unknown profile type "wall" (want one of cpu, ')
+    r = merge(api, service="svc", type="walls")
+    assert r.status == 400 and r.error.startswith('bad request: unknown profile type "walls" (want one of cpu, ')
 
 
 def test_merge_missing_service_and_window(api):

@@ -85,16 +85,38 @@ class _Store:
         pass
 
 
+def api_app(role: str):
+    """The role's Flask app, built as the role builds it, over ports that answer nothing."""
+    if role == "ingest-api":
+        return wiring.ingest_api_app(_Queue(), IngestApiRole(kafka=KafkaSettings("kafka:9092")), Metrics(role))
+    if role == "query-api":
+        ports = wiring.QueryPorts(blobs=_Store(), meta=_Store(), windows=_Store())
+        return wiring.query_api_app(ports, QueryApiRole(s3=None, database_url=""), Metrics(role))
+    raise AssertionError(f"{role} is not an API")
+
+
 def api_paths(role: str) -> set[str]:
     """The URL rules the role's app answers."""
-    if role == "ingest-api":
-        app = wiring.ingest_api_app(_Queue(), IngestApiRole(kafka=KafkaSettings("kafka:9092")), Metrics(role))
-    elif role == "query-api":
-        ports = wiring.QueryPorts(blobs=_Store(), meta=_Store(), windows=_Store())
-        app = wiring.query_api_app(ports, QueryApiRole(s3=None, database_url=""), Metrics(role))
-    else:
-        raise AssertionError(f"{role} is not an API")
-    return {rule.rule for rule in app.url_map.iter_rules()}
+    return {rule.rule for rule in api_app(role).url_map.iter_rules()}
+
+
+def api_routes(role: str) -> set[tuple[str, str]]:
+    """(method, URL rule) pairs the role's app answers; HEAD and OPTIONS, which Flask adds to
+    every rule, left out."""
+    return {(method, rule.rule) for rule in api_app(role).url_map.iter_rules()
+            for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
+
+
+def serve_paths(tmp: Path) -> set[str]:
+    """The URL rules `profefe serve`'s app answers, over a data folder in `tmp`."""
+    from services.roles import ServeRole
+
+    cfg = ServeRole(data_dir=tmp)
+    ports = wiring.open_embedded(cfg)
+    try:
+        return {rule.rule for rule in wiring.embedded_app(ports, cfg).url_map.iter_rules()}
+    finally:
+        ports.close()
 
 
 def worker_paths() -> set[str]:

@@ -21,10 +21,13 @@ def instructions() -> list[tuple[str, str]]:
     return out
 
 
-def test_two_stages_on_python_311_slim_and_the_runtime_runs_as_a_user():
+def test_build_and_runtime_stages_on_python_311_slim_and_the_runtime_runs_as_a_user():
     froms = [rest for word, rest in instructions() if word == "FROM"]
-    assert len(froms) == 2 and all(f.startswith("python:3.11-slim") for f in froms), froms
-    assert " AS build" in froms[0]
+    # A Rust toolchain stage for the pprof core, then the build and runtime stages.
+    assert len(froms) == 3 and froms[0].startswith("rust:") and " AS rust" in froms[0], froms
+    assert all(f.startswith("python:3.11-slim") for f in froms[1:]), froms
+    assert " AS build" in froms[1]
+    assert any("from=rust" in rest for word, rest in instructions() if word == "COPY")
     assert any("from=build" in rest for word, rest in instructions() if word in ("RUN", "COPY"))
     users = [rest for word, rest in instructions() if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
@@ -47,8 +50,10 @@ def test_every_package_is_copied_and_not_ignored():
             sources.update(s.rstrip("/") for s in srcs)
     for src in sources:
         assert (facts.ROOT / src).exists(), src
-    packages = tomllib.loads((facts.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    assert {p.split(".")[0] for p in packages} <= sources
+    maturin = tomllib.loads((facts.ROOT / "pyproject.toml").read_text())["tool"]["maturin"]
+    packages = {maturin["module-name"].split(".")[0], *maturin["python-packages"]}
+    crate = maturin["manifest-path"].split("/")[0]
+    assert packages | {crate} <= sources
     kept = {line[1:].strip().rstrip("/") for line in (facts.ROOT / ".dockerignore").read_text().splitlines()
             if line.startswith("!")}
     assert sources <= kept, f"ignored but copied: {sources - kept}"

@@ -9,6 +9,8 @@ import yaml
 from tests.deploy import facts
 
 K8S = facts.DEPLOY / "k8s"
+# `profefe serve` alone: a kustomization of its own, beside the pipeline's (tests/deploy/test_serve.py).
+SERVE = K8S / "serve"
 SECRET_VARIABLES = {"PROFEFE_S3_ACCESS_KEY", "PROFEFE_S3_SECRET_KEY", "PROFEFE_DATABASE_URL",
                     "PROFEFE_INGEST_TOKENS", "PROFEFE_READ_TOKENS"}
 
@@ -42,7 +44,7 @@ def of_kind(objects, kind: str) -> dict[str, dict]:
 
 def test_every_manifest_parses_and_is_applied():
     files = {p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
-    applied = resources(K8S)
+    applied = resources(K8S) + resources(SERVE)
     assert sorted(applied) == sorted(files)
     for f in K8S.rglob("*.yaml"):
         for doc in yaml.safe_load_all(f.read_text()):
@@ -62,12 +64,14 @@ def pod(obj: dict) -> dict:
 
 
 def containers(objects) -> dict[str, tuple[dict, dict]]:
-    """role -> (workload, its one container) over the Deployments and the Job."""
+    """role -> (workload, its one container) over the Deployments and the Job of profefe's image
+    (the gateway's nginx is tests/deploy/test_gateway.py's)."""
     out = {}
     for obj in objects:
         if obj["kind"] in ("Deployment", "Job"):
             [c] = pod(obj)["containers"]
-            out[facts.check_args(c["args"])] = (obj, c)
+            if c["image"].startswith("profefe-py"):
+                out[facts.check_args(c["args"])] = (obj, c)
     return out
 
 
@@ -132,7 +136,7 @@ def test_probes_hit_real_paths_on_the_ports_the_roles_listen_on(objects):
 def test_services_reach_the_api_ports(objects):
     deployments = of_kind(objects, "Deployment")
     services = of_kind(objects, "Service")
-    assert set(services) == {f"profefe-{r}" for r in facts.APIS}
+    assert set(services) == {f"profefe-{r}" for r in (*facts.APIS, "gateway")}
     for name, svc in services.items():
         target = deployments[name]
         assert svc["spec"]["selector"].items() <= target["spec"]["template"]["metadata"]["labels"].items()

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
+from shared import pprof
 from shared.adapters.queue_kafka import REASON_HEADER
 from tests.e2e import distributed
 from tests.e2e.embedded import free_port, profefe_command
@@ -162,13 +163,21 @@ def test_an_indexer_whose_store_is_down_holds_its_batch_and_gives_it_back(pipeli
     s.wait_ready(broken)
     broken.wait_logged(re.compile(r"assigned partitions \d"))
     posted = fixtures("heap") * 12
-    for p in posted:
-        pipeline.post(p.read_bytes(), service="e2e-held", type="heap")
+    for i, p in enumerate(posted):
+        # Distinct profiles: the same bytes again would be the same one.
+        pipeline.post(retimed(p.read_bytes(), i), service="e2e-held", type="heap")
     broken.wait_logged(re.compile(r"index: .*S3.*retrying in"))
     assert broken.stop() == 0, broken.log()
     pipeline.wait_indexed()
     status, env = pipeline.get_json("/api/0/profiles", service="e2e-held", **WINDOW)
     assert status == 200 and len(env["body"]) == len(posted)
+
+
+def retimed(data: bytes, n: int) -> bytes:
+    """`data` with its time_nanos moved by `n` ns: another profile of the same content."""
+    p = pprof.parse(data)
+    p.time_nanos += n + 1
+    return pprof.write(p)
 
 
 def test_roles_refuse_local_only_adapters(pipeline, tmp_path):

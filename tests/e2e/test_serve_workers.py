@@ -32,9 +32,10 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def post(url: str, service: str) -> int:
-    req = urllib.request.Request(f"{url}/api/0/profiles?{urlencode({'service': service, 'type': 'cpu'})}",
-                                 data=BODY, method="POST")
+def post(url: str, service: str, n: int) -> int:
+    # Each upload a profile of its own (label n): the same bytes and labels again are one profile.
+    query = urlencode({"service": service, "type": "cpu", "labels": f"n={n}"})
+    req = urllib.request.Request(f"{url}/api/0/profiles?{query}", data=BODY, method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status
 
@@ -58,13 +59,13 @@ def test_two_workers_share_the_socket_and_the_data(tmp_path):
             statuses: list[int] = []
             lock = threading.Lock()
 
-            def send(n: int) -> None:
-                for _ in range(n):
-                    status = post(url, "workers")
+            def send(first: int) -> None:
+                for n in range(first, first + 5):
+                    status = post(url, "workers", n)
                     with lock:
                         statuses.append(status)
 
-            threads = [threading.Thread(target=send, args=(5,)) for _ in range(4)]
+            threads = [threading.Thread(target=send, args=(5 * i,)) for i in range(4)]
             for t in threads:
                 t.start()
             for t in threads:

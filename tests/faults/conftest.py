@@ -42,7 +42,7 @@ class Rig:
 def rig(request, tmp_path_factory):
     kafka, s3, pg = distributed.real_services(request)
     url = sa.engine.make_url(pg)
-    for name, address in (("kafka", kafka), ("seaweedfs", s3["endpoint"]), ("postgres", f"{url.host}:{url.port}")):
+    for name, address in (("kafka", kafka), ("s3", s3["endpoint"]), ("postgres", f"{url.host}:{url.port}")):
         if not harness.managed_by_services_sh(name, address):
             unavailable(f"{name} at {address} run by scripts/services.sh (the fault suite stops and starts it)")
     stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"),

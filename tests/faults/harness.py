@@ -241,6 +241,7 @@ class Audit:
     merge_note: str = ""
     statuses: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds each step of the audit took
 
     @property
     def clean(self) -> bool:
@@ -251,7 +252,8 @@ class Audit:
         return {"scenario": self.scenario, "acknowledged": self.acknowledged, "found": self.found,
                 "lost": len(self.lost) + len(self.altered), "duplicated": self.duplicated,
                 "merge": "equal" if self.merge_equal else "DIFFERS", "retried": self.retried,
-                "non_200": dict(sorted(self.statuses.items())), "seconds": round(self.seconds, 1)}
+                "non_200": dict(sorted(self.statuses.items())), "seconds": round(self.seconds, 1),
+                "phases": {k: round(v, 1) for k, v in self.phases.items()}}
 
 
 def _range(window: tuple[datetime, datetime]) -> dict[str, str]:
@@ -271,7 +273,8 @@ def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) ->
 def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple[datetime, datetime],
           fixture_stacks: list[Stacks]) -> Audit:
     acked = {u.id: u for u in load.uploads if u.id}
-    deadline = time.monotonic() + VISIBLE_TIMEOUT
+    began = time.monotonic()
+    deadline = began + VISIBLE_TIMEOUT
     while True:
         listed = list_ids(query_url, service, window)
         if set(acked) <= set(listed) or time.monotonic() > deadline:
@@ -286,8 +289,10 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
             time.sleep(0.5)
         return pid, None
 
+    listed_at = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         downloaded = dict(pool.map(fetch, list(dict.fromkeys(listed))))
+    downloaded_at = time.monotonic()
 
     result = Audit(scenario, len(acked), 0, statuses=dict(load.statuses),
                    retried=sum(u.tries - 1 for u in load.uploads),
@@ -311,6 +316,7 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
         else:
             result.strangers.append(pid)
     result.duplicated += repeats
+    result.phases = {"until listed": listed_at - began, "downloads": downloaded_at - listed_at}
 
     per_fixture = Counter(u.body.fixture for u in acked.values())
     want = sum_stacks((fixture_stacks[k], n) for k, n in per_fixture.items())
@@ -326,17 +332,20 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
         if not result.merge_equal:
             result.merge_note = (f"merge totals {list(pprof.totals(merged))}, "
                                  f"acknowledged sum {[sum(col) for col in zip(*want.values())]}")
+    result.phases["merge"] = time.monotonic() - downloaded_at
     return result
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'scenario':<34} {'acknowledged':>12} {'found':>6} {'lost':>5} {'duplicated':>10} {'merge':>7} "
-            f"{'retried':>7}  non-200 answers")
+    head = (f"{'scenario':<34} {'acknowledged':>12} {'found':>6} {'lost':>5} {'duplicated':>10} {'merge':>7}"
+            f" {'retried':>7} {'seconds':>7}  non-200 answers")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['scenario']:<34} {r['acknowledged']:>12} {r['found']:>6} {r['lost']:>5}"
-                     f" {r['duplicated']:>10} {r['merge']:>7} {r['retried']:>7}  "
+                     f" {r['duplicated']:>10} {r['merge']:>7} {r['retried']:>7} {r['seconds']:>7}  "
                      + (", ".join(f"{k or 'none'}: {v}" for k, v in r["non_200"].items()) or "-"))
         if r.get("detail"):
             lines.append(f"{'':<4}{r['detail']}")
+        if r.get("phases"):
+            lines.append(f"{'':<4}seconds: " + ", ".join(f"{k} {v:g}" for k, v in r["phases"].items()))
     return "\n".join(lines)

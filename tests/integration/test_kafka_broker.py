@@ -70,7 +70,11 @@ def test_drop_topics_deletes_what_a_test_made_and_ignores_the_rest(kafka_bootstr
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id=name)
     try:
         admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
-        assert name in admin.list_topics()
+        # The broker answers the create before every metadata view lists the topic.
+        deadline = time.monotonic() + 30
+        while name not in admin.list_topics():
+            assert time.monotonic() < deadline, f"{name} never listed"
+            time.sleep(0.1)
         drop_topics(kafka_bootstrap, name, name + "-never-made")
         deadline = time.monotonic() + 30
         while name in admin.list_topics():

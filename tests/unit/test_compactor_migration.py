@@ -53,7 +53,7 @@ def test_existing_profiles_land_in_their_series(tmp_path):
 
 
 def test_the_retention_indexes_keep_every_profile(tmp_path):
-    url = sqlite_url(tmp_path / "before-0003.db")
+    url = sqlite_url(tmp_path / "before-0004.db")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url)

@@ -65,15 +65,15 @@ def test_requests_are_counted_by_url_rule_not_raw_path(serve_app):
 
 def test_accepted_bytes_and_merge_inputs_are_counted(serve_app):
     client, metrics = serve_app
-    body = pprofs.cpu()
+    bodies = [pprofs.cpu(value=10_000_000 + i) for i in range(3)]  # distinct: the same bytes are one profile
     ids = []
-    for _ in range(3):
+    for body in bodies:
         r = client.post("/api/0/profiles?service=svc&type=cpu", data=body)
         assert r.status_code == 200
         ids.append(r.json["body"]["id"])
-    assert client.post("/api/0/profiles?type=cpu", data=body).status_code == 400
+    assert client.post("/api/0/profiles?type=cpu", data=bodies[0]).status_code == 400
     assert sample(metrics, "profefe_ingested_profiles_total") == 3
-    assert sample(metrics, "profefe_ingested_bytes_total") == 3 * len(body)
+    assert sample(metrics, "profefe_ingested_bytes_total") == sum(len(b) for b in bodies)
     assert client.get(f"/api/0/profiles/{'+'.join(ids)}").status_code == 200
     assert sample(metrics, "profefe_merge_inputs_count") == 1
     assert sample(metrics, "profefe_merge_inputs_sum") == 3

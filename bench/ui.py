@@ -1,0 +1,172 @@
+"""What the web UI costs: flame graph JSON over 1 h, 24 h and 7 d of one-per-minute CPU profiles
+(windows on), the time from navigation to a drawn flame graph of a 10,000-node merge in headless
+chromium, and the bytes of the UI's assets gzipped.
+
+    .venv/bin/python bench/ui.py [--repeat 3]
+
+Builds an embedded store in a temporary folder: a real Go CPU profile from tests/testdata, its
+time rewritten per minute over 7 days, indexed in-process, then compacted into hourly and daily
+windows. The flame graph requests go through the embedded app's test client (no network), the
+browser measurement through `profefe serve`. Prints a table; writes JSON under bench/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import machine, write_result  # noqa: E402
+
+from services import wiring  # noqa: E402
+from services.indexer.steps import index  # noqa: E402
+from services.ingest_api import collect  # noqa: E402
+from services.ingest_api.config import IngestConfig  # noqa: E402
+from services.query_api.ui import STATIC  # noqa: E402
+from services.roles import ServeRole  # noqa: E402
+from shared import pprof  # noqa: E402
+
+MINUTE = 60
+DAYS = 7
+
+
+def load(cfg: ServeRole, fixture: Path, end: int) -> None:
+    """One profile per minute for DAYS days before `end`, indexed in batches, then compacted."""
+    base = pprof.parse(fixture.read_bytes())
+    ports = wiring.open_embedded(cfg)
+    ingest = IngestConfig()
+    batch = []
+    for i in range(DAYS * 24 * 60):
+        at = end - (i + 1) * MINUTE
+        base.time_nanos = at * 1_000_000_000
+        batch.append(collect.collect({"service": "bench", "type": "cpu"}, pprof.write(base), ingest,
+                                     clock=lambda: datetime.now(timezone.utc)))
+        if len(batch) == 500:
+            index(batch, ports.blobs, ports.meta)
+            batch = []
+    index(batch, ports.blobs, ports.meta)
+    compactor = wiring.embedded_compactor(ports, cfg)
+    while True:
+        report = compactor.run_pass()
+        if not (report.hours or report.rebuilt or report.days):
+            break
+    ports.close()
+
+
+def time_flame(cfg: ServeRole, end: int, repeat: int) -> dict:
+    ports = wiring.open_embedded(cfg)
+    client = wiring.embedded_app(ports, cfg).test_client()
+    out = {}
+    for name, span in (("1h", 3600), ("24h", 86400), ("7d", DAYS * 86400)):
+        q = {"service": "bench", "type": "cpu", "from": fmt(end - span), "to": fmt(end - 1)}
+        times, size = [], 0
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            r = client.get("/api/0/flamegraph?" + urlencode(q), headers={"Accept-Encoding": "gzip"})
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.get_data(as_text=True)
+            size = len(r.data)
+            profiles = r.get_json()["body"]["profiles"]
+        out[name] = {"seconds_min": min(times), "seconds_max": max(times), "bytes": size,
+                     "bytes_gzip": len(gzip.compress(r.data)), "profiles": profiles}
+    ports.close()
+    return out
+
+
+def fmt(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def wide_profile(nodes: int) -> bytes:
+    """A CPU profile whose merge is a tree of about `nodes` nodes: 100 callers x callees."""
+    p = pprof.Profile(string_table=["", "samples", "count"])
+    p.sample_type.add(type=1, unit=2)
+    per = max(1, nodes // 100 - 1)
+    fid = 0
+
+    def func(name: str) -> int:
+        nonlocal fid
+        fid += 1
+        p.string_table.append(name)
+        p.function.add(id=fid, name=len(p.string_table) - 1)
+        p.location.add(id=fid).line.add(function_id=fid)
+        return fid
+
+    root = func("main")
+    for i in range(100):
+        mid = func(f"pkg{i}.caller")
+        for j in range(per):
+            leaf = func(f"pkg{i}.callee{j}")
+            p.sample.add(location_id=[leaf, mid, root], value=[1 + (i * 7 + j) % 13])
+    return pprof.write(p)
+
+
+def time_browser(tmp: Path, repeat: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+    from tests.e2e.embedded import running_serve
+
+    with running_serve(tmp / "serve-data", tmp / "serve.log") as url:
+        q = urlencode({"service": "wide", "type": "cpu", "created_at": "2026-01-01T00:00:00"})
+        req = urllib.request.Request(f"{url}/api/0/profiles?{q}", data=wide_profile(10_000), method="POST")
+        urllib.request.urlopen(req, timeout=30).read()
+        view = f"{url}/ui/?" + urlencode({"service": "wide", "type": "cpu", "from": "2025-12-31T23:00:00",
+                                          "to": "2026-01-01T01:00:00"})
+        with sync_playwright() as pw:
+            ctx = pw.chromium.launch_persistent_context(str(tmp / "chromium"), executable_path=chromium_path(),
+                                                        args=CHROMIUM_ARGS, headless=True, bypass_csp=True,
+                                                        viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            times, nodes = [], 0
+            for _ in range(repeat + 1):  # the first load warms the collector's and chromium's caches
+                page.goto(view)
+                page.wait_for_function("document.body.dataset.ready === 'flame'", timeout=60_000)
+                times.append(page.evaluate("performance.now()") / 1000)
+                nodes = page.evaluate("document.getElementById('flame').dataset.drawn")
+            ctx.close()
+    return {"seconds_min": min(times[1:]), "seconds_max": max(times[1:]), "frames_drawn": int(nodes)}
+
+
+def assets() -> dict:
+    files = {f.name: len(gzip.compress(f.read_bytes(), 9)) for f in sorted(STATIC.iterdir())}
+    return {"files": files, "bytes_gzip_total": sum(files.values())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cfg = replace(ServeRole(data_dir=tmp / "data"))
+        end = int(time.time()) // 86400 * 86400  # a day boundary, so 7 d is seven whole daily windows
+        t0 = time.perf_counter()
+        load(cfg, ROOT / "tests" / "testdata" / "cpu-1.pb.gz", end)
+        loaded = time.perf_counter() - t0
+        result = {"machine": machine(), "load_seconds": loaded, "flamegraph": time_flame(cfg, end, args.repeat),
+                  "browser_10k_nodes": time_browser(tmp, args.repeat), "assets": assets()}
+    for name, r in result["flamegraph"].items():
+        print(f"flamegraph {name:>3}: {r['profiles']:>6} profiles  {r['seconds_min']*1000:8.1f} ms  "
+              f"{r['bytes']:>8} bytes ({r['bytes_gzip']} gzipped)")
+    b = result["browser_10k_nodes"]
+    print(f"browser: navigation to drawn flame graph of 10k nodes: {b['seconds_min']*1000:.0f} ms "
+          f"(max {b['seconds_max']*1000:.0f} ms, {b['frames_drawn']} frames drawn)")
+    print(f"UI assets gzipped: {result['assets']['bytes_gzip_total']} bytes {result['assets']['files']}")
+    path = write_result("ui", result)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+//! The pprof core of profefe-py: bounded gunzip, protobuf decoding with pprof's validity checks,
+//! and a streaming merge that writes gzip pprof. Pure Rust; the Python module (`python`
+//! feature) wraps it, releasing the GIL for every call that reads or writes a profile.
+
+pub mod check;
+pub mod error;
+pub mod gz;
+pub mod merge;
+pub mod profile;
+pub mod wire;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+
+/// Inflates, decodes and checks `data`: the profile's protobuf bytes (borrowed when not gzip).
+pub fn checked(data: &[u8], limit: usize) -> Result<(std::borrow::Cow<'_, [u8]>, check::Info)> {
+    let raw = gz::inflate(data, limit)?;
+    if raw.is_empty() {
+        return error::malformed("empty");
+    }
+    let info = {
+        let p = profile::Profile::decode(&raw)?;
+        check::check(&p)?;
+        check::info(&p)
+    };
+    Ok((raw, info))
+}

@@ -1,0 +1,138 @@
+//! The `shared.pprof._native` module. Every function that reads or writes a profile releases
+//! the GIL, so the threads of one process use every core; a panic becomes MalformedProfile.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::error::{guarded, Error};
+use crate::{gz, merge, profile};
+
+fn raise(py: Python<'_>, e: Error) -> PyErr {
+    let errors = match py.import("shared.pprof.errors") {
+        Ok(m) => m,
+        Err(err) => return err,
+    };
+    let made = match &e {
+        Error::Malformed(reason) => errors.getattr("MalformedProfile").and_then(|c| c.call1((reason,))),
+        Error::TooLarge(limit) => errors.getattr("ProfileTooLarge").and_then(|c| c.call1((*limit,))),
+        Error::Incompatible(a, b) => errors.getattr("IncompatibleProfiles").and_then(|c| c.call1((a, b))),
+    };
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+/// The protobuf bytes of `data`: gunzipped (every member) when it starts with gzip's magic,
+/// stopped at `limit` while inflating; None when `data` is raw protobuf within the limit.
+#[pyfunction]
+fn inflate(py: Python<'_>, data: &[u8], limit: usize) -> PyResult<Option<Py<PyBytes>>> {
+    let raw = py.allow_threads(|| guarded(|| gz::inflate(data, limit).map(|r| r.into_owned_if_borrowed())));
+    match raw.map_err(|e| raise(py, e))? {
+        Some(v) => Ok(Some(PyBytes::new(py, &v).unbind())),
+        None => Ok(None),
+    }
+}
+
+trait OwnedIfBorrowed {
+    fn into_owned_if_borrowed(self) -> Option<Vec<u8>>;
+}
+
+impl OwnedIfBorrowed for std::borrow::Cow<'_, [u8]> {
+    fn into_owned_if_borrowed(self) -> Option<Vec<u8>> {
+        match self {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(v) => Some(v),
+        }
+    }
+}
+
+type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, bool, bool);
+
+/// Inflates, decodes and checks `data`; returns (the inflated bytes when `data` was gzip and
+/// `inflated` is true, else None; (time_nanos, sample types, period type, signature, sample
+/// count, empty, whether fields were skipped)).
+#[pyfunction]
+#[pyo3(signature = (data, limit, inflated = true))]
+fn check(py: Python<'_>, data: &[u8], limit: usize, inflated: bool) -> PyResult<(Option<Py<PyBytes>>, InfoTuple)> {
+    let done = py.allow_threads(|| {
+        guarded(|| {
+            crate::checked(data, limit).map(|(raw, i)| (if inflated { raw.into_owned_if_borrowed() } else { None }, i))
+        })
+    });
+    let (raw, i) = done.map_err(|e| raise(py, e))?;
+    let raw = raw.map(|v| PyBytes::new(py, &v).unbind());
+    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.empty, i.skipped_fields)))
+}
+
+/// The sum of each sample value column of the raw protobuf profile `raw`.
+#[pyfunction]
+fn totals(py: Python<'_>, raw: &[u8]) -> PyResult<Vec<i128>> {
+    py.allow_threads(|| guarded(|| profile::Profile::decode(raw).map(|p| crate::check::totals(&p))))
+    .map_err(|e| raise(py, e))
+}
+
+/// gzip of `raw` at `level`, mtime 0.
+#[pyfunction]
+fn compress(py: Python<'_>, raw: &[u8], level: u32) -> Py<PyBytes> {
+    let out = py.allow_threads(|| gz::compress(raw, level));
+    PyBytes::new(py, &out).unbind()
+}
+
+/// A streaming merge: add profiles one at a time, then encode or write the result.
+#[pyclass(name = "Merger", module = "shared.pprof._native")]
+struct PyMerger {
+    inner: merge::Merger,
+}
+
+#[pymethods]
+impl PyMerger {
+    #[new]
+    fn new() -> Self {
+        PyMerger { inner: merge::Merger::new() }
+    }
+
+    /// Folds in one profile, gzip or raw protobuf, after the checks `check` makes.
+    fn add(&mut self, py: Python<'_>, data: &[u8], limit: usize) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.allow_threads(|| guarded(|| inner.add_bytes(data, limit))).map_err(|e| raise(py, e))
+    }
+
+    /// How many profiles were added.
+    #[getter]
+    fn profiles(&self) -> usize {
+        self.inner.profiles()
+    }
+
+    /// The merged profile as raw protobuf.
+    fn encode(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        let inner = &self.inner;
+        let raw = py.allow_threads(|| guarded(|| Ok(inner.encode())));
+        match raw.map_err(|e| raise(py, e))? {
+            Some(v) => Ok(PyBytes::new(py, &v).unbind()),
+            None => Err(PyValueError::new_err("no profiles to merge")),
+        }
+    }
+
+    /// The merged profile as gzip pprof at `level`.
+    fn write(&self, py: Python<'_>, level: u32) -> PyResult<Py<PyBytes>> {
+        let inner = &self.inner;
+        let out = py.allow_threads(|| guarded(|| Ok(inner.encode().map(|raw| gz::compress(&raw, level)))));
+        match out.map_err(|e| raise(py, e))? {
+            Some(v) => Ok(PyBytes::new(py, &v).unbind()),
+            None => Err(PyValueError::new_err("no profiles to merge")),
+        }
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(inflate, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
+    m.add_function(wrap_pyfunction!(totals, m)?)?;
+    m.add_function(wrap_pyfunction!(compress, m)?)?;
+    m.add_class::<PyMerger>()?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+"""Pyroscope's ingest routes: Connect's `POST /push.v1.PusherService/Push` and the older
+`POST /ingest`, each answering errors in its own protocol's shape (statuses from the one table in
+services/web/errors.py), and storing through the same `publish` as profefe's route."""
+from __future__ import annotations
+
+import io
+import json
+
+from flask import Blueprint, Request, Response, request
+from werkzeug.formparser import MultiPartParser
+
+from services.ingest_api.config import IngestConfig
+from services.ingest_api.push_pb2 import PushResponse
+from services.ingest_api.pyroscope import JSON, PROTO, decode_push, ingest_record, push_records, sample_type_display_names
+from services.ingest_api.routes import read_body
+from services.web.errors import describe
+from shared import pprof
+from shared.errors import BadRequest, UnsupportedMediaType
+from shared.ports import Publish
+
+GZIP_MAGIC = b"\x1f\x8b"  # a body that starts so is gzip, whatever its headers say
+
+PUSH_PATH = "/push.v1.PusherService/Push"
+INGEST_PATH = "/ingest"
+
+# HTTP status -> Connect's error code (connectrpc.com/docs/protocol#error-codes).
+_CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
+                  405: "unimplemented", 413: "resource_exhausted", 415: "invalid_argument", 422: "invalid_argument",
+                  429: "resource_exhausted", 503: "unavailable"}
+# Bodies /ingest never takes: a form or JSON there is a client pointed at the wrong route.
+_NOT_INGEST = ("application/json", "application/x-www-form-urlencoded")
+_MAX_FORM_PARTS = 8
+
+
+def media_type(req: Request) -> str:
+    return (req.mimetype or "").strip().lower()
+
+
+def connect_error(exc: BaseException) -> Response:
+    status, message, headers = describe(exc)
+    code = _CONNECT_CODES.get(status, "internal" if status >= 500 else "unknown")
+    resp = Response(json.dumps({"code": code, "message": message}), status=status, mimetype="application/json")
+    for k, v in headers.items():
+        resp.headers[k] = v
+    if status == 415:
+        resp.headers["Accept-Post"] = f"{PROTO}, {JSON}"
+    return resp
+
+
+def text_error(exc: BaseException) -> Response:
+    # Pyroscope's /ingest answers errors as plain text, which its agents log as they are.
+    status, message, headers = describe(exc)
+    resp = Response(message + "\n", status=status, mimetype="text/plain")
+    for k, v in headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def request_body(req: Request, cfg: IngestConfig) -> bytes:
+    """The body within the request limit, gunzipped within the decompressed limit when the
+    request says `Content-Encoding: gzip` (Connect's request compression)."""
+    body = read_body(req, cfg.max_body_bytes)
+    encoding = (req.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding {encoding[:32]!r} is not supported (send gzip or identity)")
+    if not body.startswith(GZIP_MAGIC):
+        raise BadRequest("Content-Encoding is gzip but the body is not")
+    try:
+        return pprof.decompress(body, max_decompressed=cfg.max_decompressed_bytes)
+    except pprof.MalformedProfile as exc:
+        raise BadRequest(f"request body: {exc}") from None
+
+
+def blueprint(publish: Publish, cfg: IngestConfig) -> Blueprint:
+    bp = Blueprint("pyroscope", __name__)
+
+    @bp.post(PUSH_PATH)
+    def push() -> Response:
+        kind = media_type(request)
+        if kind not in (PROTO, JSON):
+            raise UnsupportedMediaType(f"Content-Type {kind[:64]!r} is not supported (send {PROTO} or {JSON})")
+        records = push_records(decode_push(request_body(request, cfg), kind), cfg)
+        for record in records:  # each acknowledged before the next; a 200 once all are
+            publish(record)
+        if kind == JSON:
+            return Response("{}", status=200, mimetype=JSON)
+        return Response(PushResponse().SerializeToString(), status=200, mimetype=PROTO)
+
+    @bp.post(INGEST_PATH)
+    def ingest() -> Response:
+        kind = media_type(request)
+        if kind in _NOT_INGEST:
+            raise UnsupportedMediaType(f"Content-Type {kind!r} is not an /ingest body (send the profile as it is, "
+                                       "or pyroscope-go's multipart form)")
+        body = request_body(request, cfg)
+        params = request.args.to_dict()
+        display_names: list[str] = []
+        if kind == "multipart/form-data":
+            profile, config = multipart_profile(request, body)
+            display_names = sample_type_display_names(config)
+            params.setdefault("format", "pprof")
+        else:
+            profile = body
+        publish(ingest_record(params, profile, cfg, display_names=display_names))
+        return Response(b"", status=200)
+
+    bp.register_error_handler(Exception, _by_route)
+    return bp
+
+
+def _by_route(exc: BaseException) -> Response:
+    return connect_error(exc) if request.path == PUSH_PATH else text_error(exc)
+
+
+def multipart_profile(req: Request, body: bytes) -> tuple[bytes, bytes | None]:
+    """pyroscope-go's form: `profile` (required) and `sample_type_config` (JSON). Older SDKs add
+    `prev_profile`, a cumulative heap base to subtract: it is not used, and the profile is stored as
+    sent, as profefe's route stores a Go heap profile."""
+    boundary = req.mimetype_params.get("boundary", "").encode("latin-1", "replace")
+    if not boundary:
+        raise BadRequest("multipart body without a boundary")
+    parser = MultiPartParser(max_form_memory_size=len(body) + 1, max_form_parts=_MAX_FORM_PARTS)
+    try:
+        form, files = parser.parse(io.BytesIO(body), boundary, len(body))
+    except ValueError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    except Exception as exc:  # werkzeug's RequestEntityTooLarge for too many parts
+        if getattr(exc, "code", None) == 413:
+            raise BadRequest(f"more than {_MAX_FORM_PARTS} parts in the multipart body") from None
+        raise
+
+    def part(name: str) -> bytes | None:
+        if name in files:
+            return files[name].read()
+        return form[name].encode("utf-8") if name in form else None
+
+    profile = part("profile")
+    if not profile:
+        raise BadRequest('multipart body without a "profile" part')
+    return profile, part("sample_type_config")

@@ -1,0 +1,165 @@
+"""Pyroscope's real agents sending to us: `pyroscope-io` (Python, Connect Push) and the
+`pyroscope-go` SDK (Go, /ingest multipart) in tests/fixtures/pyrogo, first to `profefe serve`,
+then through the distributed pipeline; after a few uploads `go tool pprof -top` on our merge URL
+must put each program's hot function on top."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.e2e import distributed
+from tests.e2e.embedded import get_json, running_serve
+from tests.support import unavailable
+
+pytestmark = [pytest.mark.e2e, pytest.mark.go]
+
+PYROGO = Path(__file__).resolve().parents[1] / "fixtures" / "pyrogo"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+UPLOADS = 3  # profiles to wait for: a few upload cycles of each agent
+# pyroscope-io uploads every 10 s and cannot be told otherwise; three of them and start-up.
+UPLOAD_TIMEOUT = 90.0
+
+HOT_PY = "pyro_hot_function"
+PYTHON_APP = f"""
+import sys, pyroscope
+pyroscope.configure(application_name=sys.argv[2], server_address=sys.argv[1], tags={{"fixture": "pyroscope-io"}},
+                    basic_auth_username="agent", basic_auth_password=sys.argv[3])
+
+def {HOT_PY}(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+while True:
+    {HOT_PY}(200_000)
+"""
+
+
+@pytest.fixture(scope="module")
+def pyroscope_io() -> None:
+    try:
+        import pyroscope  # noqa: F401
+    except ImportError:
+        unavailable("pyroscope-io (pip install -e '.[test]')")
+
+
+@pytest.fixture(scope="module")
+def pyrogo_bin(go_bin, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pyrogo") / "pyrogo"
+    built = subprocess.run([go_bin, "build", "-o", str(out), "."], cwd=PYROGO, capture_output=True, text=True,
+                           timeout=600)
+    assert built.returncode == 0, f"go build ./tests/fixtures/pyrogo failed:\n{built.stderr}"
+    return out
+
+
+def python_agent(url: str, app: str, tmp_path: Path, token: str = "") -> subprocess.Popen:
+    script = tmp_path / "pyroapp.py"
+    script.write_text(PYTHON_APP)
+    return subprocess.Popen([sys.executable, str(script), url, app, token], stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / f"{app}.log", "wb"))
+
+
+def go_agent(binary: Path, url: str, app: str, tmp_path: Path, token: str = "") -> subprocess.Popen:
+    return subprocess.Popen([str(binary), "-server", url, "-app", app, "-upload", "2s", "-password", token],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{app}.log", "wb"))
+
+
+def window(since: datetime) -> dict[str, str]:
+    return {"from": since.strftime(TIME_FORMAT),
+            "to": (datetime.now(timezone.utc) + timedelta(minutes=1)).strftime(TIME_FORMAT)}
+
+
+def wait_for_uploads(query_url: str, service: str, since: datetime, agent: subprocess.Popen, log: Path) -> list[dict]:
+    deadline = time.monotonic() + UPLOAD_TIMEOUT
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        assert agent.poll() is None, f"the agent exited with {agent.returncode}:\n{log.read_text()[-2000:]}"
+        status, env = get_json(f"{query_url}/api/0/profiles?" + urllib.parse.urlencode(
+            {"service": service, "type": "cpu", **window(since)}))
+        found = env.get("body", []) if status == 200 else []
+        if len(found) >= UPLOADS:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{len(found)} of {UPLOADS} CPU profiles of {service} within {UPLOAD_TIMEOUT}s:\n"
+                         f"{log.read_text()[-2000:]}")
+
+
+def top_function(go_bin: str, query_url: str, service: str, since: datetime) -> str:
+    url = f"{query_url}/api/0/profiles/merge?" + urllib.parse.urlencode(
+        {"service": service, "type": "cpu", **window(since)})
+    top = subprocess.run([go_bin, "tool", "pprof", "-top", url], capture_output=True, text=True, timeout=120)
+    assert top.returncode == 0, top.stderr
+    lines = top.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("flat"))
+    return lines[header + 1]
+
+
+def run_agent(start: Callable[[], subprocess.Popen], log: Path, query_url: str, service: str, go_bin: str,
+              since: datetime) -> tuple[list[dict], str]:
+    agent = start()
+    try:
+        found = wait_for_uploads(query_url, service, since, agent, log)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    return found, top_function(go_bin, query_url, service, since)
+
+
+def test_pyroscope_io_to_serve(pyroscope_io, go_bin, tmp_path):
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    with running_serve(tmp_path / "data", tmp_path / "serve.log") as url:
+        found, top = run_agent(lambda: python_agent(url, "pyapp", tmp_path), tmp_path / "pyapp.log", url, "pyapp",
+                               go_bin, since)
+        assert HOT_PY in top, top
+        keys = {lb["key"] for lb in found[0].get("labels", [])}
+        assert "fixture" in keys and not any(k.startswith("__") for k in keys), found[0]
+
+
+def test_pyroscope_go_to_serve(pyrogo_bin, go_bin, tmp_path):
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    with running_serve(tmp_path / "data", tmp_path / "serve.log") as url:
+        _, top = run_agent(lambda: go_agent(pyrogo_bin, url, "pyrogo", tmp_path), tmp_path / "pyrogo.log", url,
+                           "pyrogo", go_bin, since)
+        assert "pyrogoHotLoop" in top or "sha256" in top, top
+        status, env = get_json(f"{url}/api/0/profiles?" + urllib.parse.urlencode(
+            {"service": "pyrogo", "type": "heap", **window(since)}))
+        assert status == 200 and env["body"], "pyroscope-go's heap uploads are stored as heap"
+
+
+@pytest.mark.kafka
+@pytest.mark.s3
+@pytest.mark.postgres
+def test_both_agents_through_the_pipeline_with_tokens(request, pyroscope_io, pyrogo_bin, go_bin, tmp_path):
+    kafka, s3, pg = distributed.real_services(request)
+    (tmp_path / "stack").mkdir()
+    stack = distributed.Stack(kafka, s3, pg, tmp_path / "stack")
+    token = "pyro-token"
+    try:
+        stack.migrate()
+        query = stack.start("query-api")
+        ingest = stack.start("ingest-api", PROFEFE_INGEST_TOKENS=token)
+        indexer = stack.start("indexer")
+        for d in (query, ingest, indexer):
+            stack.wait_ready(d)
+        since = datetime.now(timezone.utc) - timedelta(minutes=1)
+        status, _, _ = distributed.request(ingest.url, "POST", "/ingest?name=x.cpu", b"main 1\n")
+        assert status == 401
+        _, top = run_agent(lambda: go_agent(pyrogo_bin, ingest.url, "pyrogo-d", tmp_path, token),
+                           tmp_path / "pyrogo-d.log", query.url, "pyrogo-d", go_bin, since)
+        assert "pyrogoHotLoop" in top or "sha256" in top, top
+        _, top = run_agent(lambda: python_agent(ingest.url, "pyapp-d", tmp_path, token), tmp_path / "pyapp-d.log",
+                           query.url, "pyapp-d", go_bin, since)
+        assert HOT_PY in top, top
+        codes = stack.stop()
+        assert all(code == 0 for code in codes.values()), codes
+    finally:
+        stack.close()
+
