@@ -99,19 +99,7 @@ def truncate(root: Node, budget: int, weight: Any = None) -> tuple[Node, int]:
     """A copy of the tree with at most `budget` nodes (besides "other" nodes), heaviest first by
     `weight(node)` (default: its total); returns it and how many nodes were folded away."""
     weigh = weight or (lambda n: n.total)
-    kept: set[int] = {id(root)}
-    heap: list[tuple[float, int, Node]] = []
-    order = 0
-    for child in root.children.values():
-        heap.append((-weigh(child), order, child))
-        order += 1
-    heapq.heapify(heap)
-    while heap and len(kept) < budget:
-        _w, _o, node = heapq.heappop(heap)
-        kept.add(id(node))
-        for child in node.children.values():
-            heapq.heappush(heap, (-weigh(child), order, child))
-            order += 1
+    kept = _kept(root, budget, weigh)
     folded = 0
 
     def copy(node: Node) -> Node:
@@ -288,19 +276,7 @@ def diff_json(base: pprof.Profile, target: pprof.Profile, *, sample_type: str | 
 
 
 def _truncate_diff(root: DiffNode, budget: int, weigh: Any) -> tuple[DiffNode, int]:
-    kept: set[int] = {id(root)}
-    heap: list[tuple[float, int, DiffNode]] = []
-    order = 0
-    for child in root.children.values():
-        heap.append((-weigh(child), order, child))
-        order += 1
-    heapq.heapify(heap)
-    while heap and len(kept) < budget:
-        _w, _o, node = heapq.heappop(heap)
-        kept.add(id(node))
-        for child in node.children.values():
-            heapq.heappush(heap, (-weigh(child), order, child))
-            order += 1
+    kept = _kept(root, budget, weigh)
     folded = 0
 
     def size(node: DiffNode) -> int:
@@ -324,3 +300,21 @@ def _truncate_diff(root: DiffNode, budget: int, weigh: Any) -> tuple[DiffNode, i
         return out
 
     return copy(root), folded
+
+
+def _kept(root: Any, budget: int, weigh: Any) -> set[int]:
+    """The ids of the `budget` heaviest nodes that hang together from `root` (best first)."""
+    kept: set[int] = {id(root)}
+    heap: list[tuple[float, int, Any]] = []
+    order = 0
+    for child in root.children.values():
+        heap.append((-weigh(child), order, child))
+        order += 1
+    heapq.heapify(heap)
+    while heap and len(kept) < budget:
+        _w, _o, node = heapq.heappop(heap)
+        kept.add(id(node))
+        for child in node.children.values():
+            heapq.heappush(heap, (-weigh(child), order, child))
+            order += 1
+    return kept
