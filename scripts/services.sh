@@ -10,6 +10,8 @@
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
+# PROFEFE_SERVICES_PORT_OFFSET=N moves every port up by N (a second set beside the first).
+#
 # `up` and `install` of all services also unpack the nginx tests/deploy runs (scripts/nginx).
 #
 # Each command takes optional service names (kafka, s3, postgres) to act on only those.
@@ -22,6 +24,11 @@ set -euo pipefail
 
 SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SERVICES_HOME="${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}"
+
+# Added to every service's port, so a second set of services (its own PROFEFE_SERVICES_HOME) can
+# run beside the first on one machine.
+PORT_OFFSET="${PROFEFE_SERVICES_PORT_OFFSET:-0}"
+[[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { printf 'services.sh: PROFEFE_SERVICES_PORT_OFFSET must be a number, not %s\n' "$PORT_OFFSET" >&2; exit 1; }
 
 # How long a service gets to answer after it was started, in seconds.
 START_TIMEOUT="${PROFEFE_SERVICES_START_TIMEOUT:-120}"

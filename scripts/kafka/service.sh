@@ -4,8 +4,8 @@
 # scripts/services.sh, which provides say/fail/live_pid/start_detached/wait_until_answers/stop_pid.
 
 KAFKA_VERSION=4.1.1
-KAFKA_PORT=19092
-KAFKA_CONTROLLER_PORT=19093
+KAFKA_PORT=$((19092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((19093 + PORT_OFFSET))
 # Tests send profiles of several MiB; the broker accepts record batches up to this size.
 KAFKA_MAX_MESSAGE_BYTES=$((32 * 1024 * 1024))
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1

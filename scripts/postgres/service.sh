@@ -2,7 +2,7 @@
 # PostgreSQL for the tests: a private cluster of Debian's server package, run as the `postgres`
 # OS user with trust auth on 127.0.0.1. Sourced by scripts/services.sh.
 
-POSTGRES_PORT=15432
+POSTGRES_PORT=$((15432 + PORT_OFFSET))
 POSTGRES_DATABASE=profefe_test
 POSTGRES_USER=postgres
 

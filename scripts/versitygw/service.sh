@@ -5,7 +5,7 @@
 
 VERSITYGW_PACKAGE=github.com/versity/versitygw/cmd/versitygw
 VERSITYGW_VERSION=v1.8.0
-S3_PORT=18333
+S3_PORT=$((18333 + PORT_OFFSET))
 S3_ACCESS_KEY=profefe-test
 S3_SECRET_KEY=profefe-test-secret
 S3_REGION=us-east-1
