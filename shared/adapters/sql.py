@@ -85,6 +85,10 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+# The advisory lock every migration of one PostgreSQL database takes (any constant; "profefe").
+MIGRATION_LOCK = 0x70726F66656665
+
+
 def migrate(url: str) -> None:
     """Bring the schema at `url` up to the newest migration (shared/migrations)."""
     from alembic import command
@@ -96,6 +100,10 @@ def migrate(url: str) -> None:
     engine = create_engine(url)
     try:
         with unavailable_on_error(url), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two migrations at once (a Job and a replica starting, say) would both create the
+                # tables; the second waits here and then finds nothing left to do.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     finally:

@@ -38,3 +38,29 @@ def test_transactions_commit_and_roll_back(postgres_url: str) -> None:
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+
+def test_two_migrations_of_one_new_database_at_once_both_succeed(postgres_url: str) -> None:
+    """Two processes (alembic keeps global state, so not threads), as a Job and a replica would."""
+    import subprocess
+    import sys
+
+    from tests.e2e.distributed import Database
+
+    db = Database(postgres_url, "migrate_" + uuid.uuid4().hex[:12])
+    code = "import sys; from shared.adapters.sql import migrate; migrate(sys.argv[1])"
+    procs: list[subprocess.Popen] = []
+    try:
+        procs += [subprocess.Popen([sys.executable, "-c", code, db.url], stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err[-2000:]
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM profiles")).scalar_one() == 0
+    finally:
+        for p in procs:
+            p.kill()
+        db.drop()
