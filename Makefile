@@ -26,8 +26,15 @@ run: $(STAMP)
 
 # Everything: the linters, then unit, contract, integration, browser and end-to-end suites against
 # real services; the native core's own tests (cargo test) run from tests/unit/pprof/test_pprof_native.py.
+# Most tests wait on services and subprocesses, so they run on TEST_JOBS pytest-xdist workers; the
+# fault suite stops and starts the services, so it runs alone after them. PYTEST_ARGS replaces
+# both with one plain pytest run of what it names.
+TEST_JOBS ?= 2
 test: $(STAMP) lint services-up browser
-	@eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@eval "$$(scripts/services.sh env)" && \
+	if [ -n '$(PYTEST_ARGS)' ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else $(BIN)/python -m pytest -n $(TEST_JOBS) --durations=15 --ignore=tests/faults && \
+	     $(BIN)/python -m pytest tests/faults; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench

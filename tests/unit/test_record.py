@@ -50,7 +50,7 @@ def test_times_are_whole_seconds():
     (IngestRecordPb(id=new_id(), service="s", type="flame").SerializeToString(), "unknown profile type"),
     (IngestRecordPb(id=new_id(), service="s", type="cpu", created_at_unix=1 << 62).SerializeToString(),
      "created_at_unix"),
-])
+], ids=["garbage", "empty", "short id", "no service", "unknown type", "time out of range"])
 def test_what_is_not_a_record_is_refused_with_the_reason(data, reason):
     with pytest.raises(UndecodableRecord, match=reason):
         decode(data)
