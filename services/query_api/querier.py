@@ -26,11 +26,12 @@ from services.query_api.selector import ProfileTypeId, Selector, parse_selector,
 from shared import pprof
 from shared.errors import BadRequest, NotFound
 from shared.model import Labels, ProfileType, Query
-from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, PROFILE_TYPE_LABEL, SERVICE_LABEL, TYPE_NAMES
-from shared.windows import epoch
+from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, PROFILE_TYPE_LABEL, SERVICE_LABEL, TYPE_NAMES, type_of_name
+from shared.windows import HOUR, epoch, floor_to
 
 MAX_POINTS = 11_000  # per series, as Prometheus allows per range query
 MAX_GROUPS = 1000  # series one SelectSeries may answer before its limit is applied
+MAX_SERIES = 10_000  # label sets one Series answers
 SPECIAL_LABELS = (NAME_LABEL, PROFILE_TYPE_LABEL, SERVICE_LABEL)
 
 
@@ -119,6 +120,45 @@ def label_values(stores: Stores, req: pb.LabelValuesRequest) -> pb.LabelValuesRe
         else:
             values.update(v for k, v in stores.meta.label_pairs(query, MAX_LABEL_PAIRS) if k == name)
     return pb.LabelValuesResponse(names=sorted(values))
+
+
+def _stored_series(stores: Stores, query: Query, ptypes: set[ProfileType]) -> set[tuple[ProfileType, Labels, str]]:
+    """(type, labels, signature) of the series with profiles in the query's hours (the windows'
+    series table and hourly counters; without windows, the profiles' own rows)."""
+    if stores.windows is None:
+        return {(m.type, m.labels, m.signature) for m in stores.meta.find(query) if m.type in ptypes}
+    first, last = floor_to(epoch(query.start), HOUR), floor_to(epoch(query.end), HOUR)
+    out = set()
+    for ptype in ptypes:
+        found = stores.windows.series_of(query.service, ptype, query.labels)
+        active = {st.series_id for st in stores.windows.hour_states([s.id for s in found], first, last)}
+        out |= {(s.type, s.labels, s.signature) for s in found if s.id in active}
+    return out
+
+
+def series(stores: Stores, req: pb.SeriesRequest) -> pb.SeriesResponse:
+    """The label sets of the series with profiles in the range (to the hour): one per stored
+    series and sample type, with `service_name`, `__name__` and `__profile_type__`; only the
+    `label_names` asked when there are some."""
+    wanted = {n for n in req.label_names if n}
+    out: dict[tuple[tuple[str, str], ...], pb.Labels] = {}
+    for service, query, sel, types in _each_match(stores, req.matchers, req.start, req.end):
+        ptypes = {type_of_name(t.name)[0] for t in types}
+        for ptype, labels, signature in _stored_series(stores, query, ptypes):
+            kept = next((lb.value for lb in labels if lb.key == KEPT_NAME_LABEL), None)
+            name = kept if ptype is ProfileType.OTHER and kept else TYPE_NAMES[ptype]
+            period_type, period_unit, cols = columns(signature)
+            for sample_type, unit in cols:
+                if sel.sample_type is not None and sample_type != sel.sample_type:
+                    continue
+                tid = ProfileTypeId(name, sample_type, unit, period_type, period_unit).id
+                pairs = sorted({(SERVICE_LABEL, service), (NAME_LABEL, name), (PROFILE_TYPE_LABEL, tid),
+                                *((lb.key, lb.value) for lb in labels if lb.key != KEPT_NAME_LABEL)})
+                key = tuple(p for p in pairs if not wanted or p[0] in wanted)
+                if key not in out and len(out) >= MAX_SERIES:
+                    raise BadRequest(f"more than {MAX_SERIES} series match: narrow the selector")
+                out.setdefault(key, pb.Labels(labels=[pb.LabelPair(name=k, value=v) for k, v in key]))
+    return pb.SeriesResponse(labels_set=[out[k] for k in sorted(out)])
 
 
 # Merges -----------------------------------------------------------------------------------

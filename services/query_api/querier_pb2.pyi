@@ -105,6 +105,30 @@ class LabelValuesResponse(_message.Message):
     names: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class SeriesRequest(_message.Message):
+    __slots__ = ("matchers", "label_names", "start", "end")
+    MATCHERS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_NAMES_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    matchers: _containers.RepeatedScalarFieldContainer[str]
+    label_names: _containers.RepeatedScalarFieldContainer[str]
+    start: int
+    end: int
+    def __init__(self, matchers: _Optional[_Iterable[str]] = ..., label_names: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class Labels(_message.Message):
+    __slots__ = ("labels",)
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[LabelPair]
+    def __init__(self, labels: _Optional[_Iterable[_Union[LabelPair, _Mapping]]] = ...) -> None: ...
+
+class SeriesResponse(_message.Message):
+    __slots__ = ("labels_set",)
+    LABELS_SET_FIELD_NUMBER: _ClassVar[int]
+    labels_set: _containers.RepeatedCompositeFieldContainer[Labels]
+    def __init__(self, labels_set: _Optional[_Iterable[_Union[Labels, _Mapping]]] = ...) -> None: ...
+
 class Location(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

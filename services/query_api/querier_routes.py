@@ -19,11 +19,12 @@ from shared import pprof
 SERVICE_PATH = "/querier.v1.QuerierService/"
 MAX_REQUEST_BYTES = 1 << 20  # a query is a few selectors; the body and its gunzipped form alike
 
-# Method -> its request message, and whether it answers a pprof.
+# Method -> its request message.
 METHODS: dict[str, type[Message]] = {
     "ProfileTypes": pb.ProfileTypesRequest,
     "LabelNames": pb.LabelNamesRequest,
     "LabelValues": pb.LabelValuesRequest,
+    "Series": pb.SeriesRequest,
     "SelectMergeStacktraces": pb.SelectMergeStacktracesRequest,
     "SelectMergeProfile": pb.SelectMergeProfileRequest,
     "SelectSeries": pb.SelectSeriesRequest,
@@ -37,6 +38,7 @@ def blueprint(stores: Stores, cfg: QueryConfig) -> Blueprint:
         "ProfileTypes": lambda m: querier.profile_types(stores, m),
         "LabelNames": lambda m: querier.label_names(stores, m),
         "LabelValues": lambda m: querier.label_values(stores, m),
+        "Series": lambda m: querier.series(stores, m),
         "SelectMergeStacktraces": lambda m: querier.select_merge_stacktraces(stores, m, cfg),
         "SelectMergeProfile": lambda m: querier.select_merge_profile(stores, m, cfg),
         "SelectSeries": lambda m: querier.select_series(stores, m),

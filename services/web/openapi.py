@@ -324,6 +324,8 @@ _QUERIER = {
     "LabelNames": ("Label names of the matches of any matcher", {"matchers": "strings", "start": "int", "end": "int"}),
     "LabelValues": ("Values of one label among the matches",
                     {"name": "string", "matchers": "strings", "start": "int", "end": "int"}),
+    "Series": ("Label sets of the series with profiles in the range",
+               {"matchers": "strings", "labelNames": "strings", "start": "int", "end": "int"}),
     "SelectMergeStacktraces": ("The merged flame graph (names and levels) of one service and profile type",
                                {"profileTypeID": "string", "labelSelector": "string", "start": "int", "end": "int",
                                 "maxNodes": "int"}),

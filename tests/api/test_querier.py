@@ -4,8 +4,8 @@ they send them (Connect unary, protobuf or JSON), answered from the same store a
 
 Grafana cannot be downloaded here and profilecli does not build here (docs/api.md says why), so
 these requests stand in for both: the profile types, label names and values of the query editor,
-the flame graph (SelectMergeStacktraces), the timeline (SelectSeries) and profilecli's merge
-(SelectMergeProfile)."""
+the flame graph (SelectMergeStacktraces), the timeline (SelectSeries) and profilecli's
+`query merge` (SelectMergeProfile) and `query series` (Series)."""
 from __future__ import annotations
 
 import gzip
@@ -104,6 +104,19 @@ def test_label_names_and_values_as_the_query_editor_asks(shop):
     assert values("__name__") == ["process_cpu"]
     assert values("__profile_type__", SHOP) == [CPU, SAMPLES]
     assert values("version", '{service_name="elsewhere"}') == []
+
+
+def test_series_are_the_label_sets_profilecli_lists(shop):
+    got = rpc(shop, "Series", pb.SeriesRequest(matchers=[SHOP], **RANGE), pb.SeriesResponse)
+    sets = [{(lb.name, lb.value) for lb in s.labels} for s in got.labels_set]
+    assert len(sets) == 4, sets  # two versions, two sample types each
+    assert {("service_name", "shop"), ("__name__", "process_cpu"), ("__profile_type__", CPU), ("version", "1.5")} in sets
+    req = pb.SeriesRequest(matchers=[f'{{__profile_type__="{CPU}"}}'], label_names=["version"], **RANGE)
+    only = rpc(shop, "Series", req, pb.SeriesResponse)
+    assert [[(lb.name, lb.value) for lb in s.labels] for s in only.labels_set] == [[("version", "1.4")],
+                                                                                   [("version", "1.5")]]
+    later = pb.SeriesRequest(matchers=[SHOP], start=T0 + HOUR_MS, end=T0 + 2 * HOUR_MS)
+    assert list(rpc(shop, "Series", later, pb.SeriesResponse).labels_set) == []
 
 
 def test_select_merge_stacktraces_is_the_flame_graph_in_pyroscope_shape(shop):
