@@ -58,6 +58,10 @@ class MetaStore(Protocol):
     def types(self, query: Query) -> list[str]:
         """The profile types of the matches of `query` whatever its type, sorted."""
 
+    def signatures(self, query: Query) -> list[tuple[str, str]]:
+        """The distinct (type, signature) of the matches of `query` whatever its type, sorted: the
+        sample and period types each type holds, as Pyroscope's profile types list them."""
+
     def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
         """The distinct (key, value) label pairs of the matches of `query`, sorted, at most `limit`."""
 

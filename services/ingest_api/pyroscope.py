@@ -20,32 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-
 from services.ingest_api.collect import Clock, build_record, check_labels, parse_service, utc_now
 from services.ingest_api.config import IngestConfig
 from services.ingest_api.folded import UNIT_TYPES, Shape, parse_stacks, to_pprof
 from services.ingest_api.push_pb2 import PushRequest
+from services.web import connect
 from shared import pprof
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.model import IngestRecord, Labels, ProfileType, from_unix
+from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, NAME_TYPES, SERVICE_LABEL
 
-SERVICE_LABEL = "service_name"
-NAME_LABEL = "__name__"
-KEPT_NAME_LABEL = "pyroscope.name"  # the profile name, when no profefe type says it
 SPY_LABEL = "pyroscope.spy"  # /ingest's spyName: which agent sampled (pyspy, gospy, rbspy, ...)
-
-# Profile names (Push's __name__, /ingest's suffix, sample_type_config display names) -> type.
-NAME_TYPES: dict[str, ProfileType] = {
-    "process_cpu": ProfileType.CPU, "cpu": ProfileType.CPU, "itimer": ProfileType.CPU,
-    "wall": ProfileType.WALL,
-    "memory": ProfileType.HEAP, "alloc_objects": ProfileType.HEAP, "alloc_space": ProfileType.HEAP,
-    "inuse_objects": ProfileType.HEAP, "inuse_space": ProfileType.HEAP,
-    "goroutine": ProfileType.GOROUTINE, "goroutines": ProfileType.GOROUTINE,
-    "block": ProfileType.BLOCK, "block_count": ProfileType.BLOCK, "block_duration": ProfileType.BLOCK,
-    "mutex": ProfileType.MUTEX, "mutex_count": ProfileType.MUTEX, "mutex_duration": ProfileType.MUTEX,
-}
 
 # Sample type names that say the type by themselves (contentions/delay do not: block or mutex).
 _SAMPLE_TYPES: dict[str, ProfileType] = {
@@ -105,24 +90,9 @@ def labels_of(series: Series, ptype: ProfileType, extra: Iterable[tuple[str, str
 
 # Push ----------------------------------------------------------------------------------------
 
-PROTO = "application/proto"
-JSON = "application/json"
-
-
 def decode_push(body: bytes, content_type: str) -> PushRequest:
     """A PushRequest from the (already decompressed) body, in Connect's protobuf or JSON."""
-    request = PushRequest()
-    if content_type == PROTO:
-        try:
-            request.ParseFromString(body)
-        except DecodeError as exc:
-            raise BadRequest(f"cannot decode the push request: {exc}") from None
-    else:
-        try:
-            json_format.Parse(body.decode("utf-8"), request, ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"cannot decode the push request: {exc}"[:512]) from None
-    return request
+    return connect.decode(PushRequest(), body, content_type)
 
 
 # /ingest -------------------------------------------------------------------------------------

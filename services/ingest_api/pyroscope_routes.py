@@ -4,47 +4,26 @@ services/web/errors.py), and storing through the same `publish` as profefe's rou
 from __future__ import annotations
 
 import io
-import json
 
 from flask import Blueprint, Request, Response, request
 from werkzeug.formparser import MultiPartParser
 
 from services.ingest_api.config import IngestConfig
 from services.ingest_api.push_pb2 import PushResponse
-from services.ingest_api.pyroscope import JSON, PROTO, decode_push, ingest_record, push_records, sample_type_display_names
-from services.ingest_api.routes import read_body
+from services.ingest_api.pyroscope import decode_push, ingest_record, push_records, sample_type_display_names
+from services.web import connect
+from services.web.connect import JSON, PROTO
+from services.web.body import decoded_body, media_type
 from services.web.errors import describe
-from shared import pprof
 from shared.errors import BadRequest, UnsupportedMediaType
 from shared.ports import Publish
-
-GZIP_MAGIC = b"\x1f\x8b"  # a body that starts so is gzip, whatever its headers say
 
 PUSH_PATH = "/push.v1.PusherService/Push"
 INGEST_PATH = "/ingest"
 
-# HTTP status -> Connect's error code (connectrpc.com/docs/protocol#error-codes).
-_CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-                  405: "unimplemented", 413: "resource_exhausted", 415: "invalid_argument", 422: "invalid_argument",
-                  429: "resource_exhausted", 503: "unavailable"}
 # Bodies /ingest never takes: a form or JSON there is a client pointed at the wrong route.
 _NOT_INGEST = ("application/json", "application/x-www-form-urlencoded")
 _MAX_FORM_PARTS = 8
-
-
-def media_type(req: Request) -> str:
-    return (req.mimetype or "").strip().lower()
-
-
-def connect_error(exc: BaseException) -> Response:
-    status, message, headers = describe(exc)
-    code = _CONNECT_CODES.get(status, "internal" if status >= 500 else "unknown")
-    resp = Response(json.dumps({"code": code, "message": message}), status=status, mimetype="application/json")
-    for k, v in headers.items():
-        resp.headers[k] = v
-    if status == 415:
-        resp.headers["Accept-Post"] = f"{PROTO}, {JSON}"
-    return resp
 
 
 def text_error(exc: BaseException) -> Response:
@@ -57,20 +36,7 @@ def text_error(exc: BaseException) -> Response:
 
 
 def request_body(req: Request, cfg: IngestConfig) -> bytes:
-    """The body within the request limit, gunzipped within the decompressed limit when the
-    request says `Content-Encoding: gzip` (Connect's request compression)."""
-    body = read_body(req, cfg.max_body_bytes)
-    encoding = (req.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding == "identity":
-        return body
-    if encoding != "gzip":
-        raise UnsupportedMediaType(f"Content-Encoding {encoding[:32]!r} is not supported (send gzip or identity)")
-    if not body.startswith(GZIP_MAGIC):
-        raise BadRequest("Content-Encoding is gzip but the body is not")
-    try:
-        return pprof.decompress(body, max_decompressed=cfg.max_decompressed_bytes)
-    except pprof.MalformedProfile as exc:
-        raise BadRequest(f"request body: {exc}") from None
+    return decoded_body(req, cfg.max_body_bytes, cfg.max_decompressed_bytes)
 
 
 def blueprint(publish: Publish, cfg: IngestConfig) -> Blueprint:
@@ -78,9 +44,7 @@ def blueprint(publish: Publish, cfg: IngestConfig) -> Blueprint:
 
     @bp.post(PUSH_PATH)
     def push() -> Response:
-        kind = media_type(request)
-        if kind not in (PROTO, JSON):
-            raise UnsupportedMediaType(f"Content-Type {kind[:64]!r} is not supported (send {PROTO} or {JSON})")
+        kind = connect.content_kind(request)
         records = push_records(decode_push(request_body(request, cfg), kind), cfg)
         for record in records:  # each acknowledged before the next; a 200 once all are
             publish(record)
@@ -111,7 +75,7 @@ def blueprint(publish: Publish, cfg: IngestConfig) -> Blueprint:
 
 
 def _by_route(exc: BaseException) -> Response:
-    return connect_error(exc) if request.path == PUSH_PATH else text_error(exc)
+    return connect.error(exc) if request.path == PUSH_PATH else text_error(exc)
 
 
 def multipart_profile(req: Request, body: bytes) -> tuple[bytes, bytes | None]:

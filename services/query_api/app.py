@@ -6,6 +6,7 @@ from flask import Flask
 from services.observe.health import Check
 from services.query_api.config import QueryConfig
 from services.query_api.query import Stores
+from services.query_api import querier_routes
 from services.query_api.routes import blueprint
 from services.query_api import ui
 from services.web import errors, meta
@@ -16,6 +17,8 @@ def create_app(stores: Stores, cfg: QueryConfig | None = None, checks: dict[str,
     app = Flask(__name__)
     errors.install(app)
     meta.install(app, checks or {})
-    app.register_blueprint(blueprint(stores, cfg or QueryConfig()))
+    cfg = cfg or QueryConfig()
+    app.register_blueprint(blueprint(stores, cfg))
+    app.register_blueprint(querier_routes.blueprint(stores, cfg))
     app.register_blueprint(ui.blueprint())
     return app

@@ -172,7 +172,7 @@ def flame_json(profile: pprof.Profile, *, sample_type: str | None, budget: int, 
         nodes["depth"].append(depth)
         nodes["total"].append(scaled(node.total, scale))
         nodes["self"].append(scaled(node.self, scale))
-        for child in sorted(node.children.values(), key=_child_order)[::-1]:
+        for child in sorted(node.children.values(), key=child_order)[::-1]:
             stack.append((child, depth + 1))
     rows = sorted(top(profile, column).items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:top_rows]
     return {
@@ -187,7 +187,7 @@ def flame_json(profile: pprof.Profile, *, sample_type: str | None, budget: int, 
     }
 
 
-def _child_order(node: Node) -> tuple[int, int, str]:
+def child_order(node: Node) -> tuple[int, int, str]:
     """Heaviest first, "other" last, ties by name."""
     return (node.name == OTHER, -node.total, node.name)
 

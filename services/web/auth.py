@@ -1,10 +1,11 @@
 """Optional bearer-token authentication of the API, for writing and for reading apart.
 
 Off by default: with no tokens configured a route is open. Writes (POST) need a token from the
-ingest list, reads (every other method) one from the read list; a token in only one list grants
-only that. The version route and the OpenAPI description stay open, as do health and metrics,
-which live outside `/api/0/`. Tokens are compared in constant time against every configured
-token, without an early exit, so the time of a refusal says nothing about how close a guess was.
+ingest list, reads (every other method, and Pyroscope's querier routes, POSTs that read) one from
+the read list; a token in only one list grants only that. The version route and the OpenAPI
+description stay open, as do health and metrics, which live outside `/api/0/`. Tokens are
+compared in constant time against every configured token, without an early exit, so the time of a
+refusal says nothing about how close a guess was.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # the CLI reads AuthConfig's module for its flags; Flask load
 API_PREFIX = "/api/0/"
 # Pyroscope's ingest routes live outside /api/0/ (its agents choose the paths) and are uploads too.
 PYROSCOPE_PATHS = frozenset({"/ingest", "/push.v1.PusherService/Push"})
+# Pyroscope's read routes are Connect POSTs, and reads all the same.
+QUERIER_PREFIX = "/querier.v1.QuerierService/"
 OPEN_PATHS = frozenset({"/api/0/version", "/api/0/openapi.json"})
 MAX_TOKEN_CHARS = 4096
 CHALLENGE = 'Bearer realm="profefe"'
@@ -126,9 +129,10 @@ def bearer_token(header: str | None) -> str | None:
 
 def check(method: str, path: str, authorization: str | None, cfg: AuthConfig) -> None:
     """Raise Unauthorized unless this request may go ahead."""
-    if (not path.startswith(API_PREFIX) and path not in PYROSCOPE_PATHS) or path in OPEN_PATHS:
+    querier = path.startswith(QUERIER_PREFIX)
+    if (not path.startswith(API_PREFIX) and path not in PYROSCOPE_PATHS and not querier) or path in OPEN_PATHS:
         return
-    writing = method.upper() == "POST"
+    writing = method.upper() == "POST" and not querier
     tokens = cfg.ingest_tokens if writing else cfg.read_tokens
     if not tokens:
         return

@@ -318,6 +318,42 @@ _PATHS["/ingest"] = {
     },
 }
 
+# Pyroscope's read routes (querier.v1.QuerierService), Connect unary POSTs that read.
+_QUERIER = {
+    "ProfileTypes": ("Every profile type stored in the range, across services", {"start": "int", "end": "int"}),
+    "LabelNames": ("Label names of the matches of any matcher", {"matchers": "strings", "start": "int", "end": "int"}),
+    "LabelValues": ("Values of one label among the matches",
+                    {"name": "string", "matchers": "strings", "start": "int", "end": "int"}),
+    "Series": ("Label sets of the series with profiles in the range",
+               {"matchers": "strings", "labelNames": "strings", "start": "int", "end": "int"}),
+    "SelectMergeStacktraces": ("The merged flame graph (names and levels) of one service and profile type",
+                               {"profileTypeID": "string", "labelSelector": "string", "start": "int", "end": "int",
+                                "maxNodes": "int"}),
+    "SelectMergeProfile": ("The merged pprof, only the asked sample type",
+                           {"profileTypeID": "string", "labelSelector": "string", "start": "int", "end": "int"}),
+    "SelectSeries": ("The timeline: the asked sample type summed (or averaged) per step",
+                     {"profileTypeID": "string", "labelSelector": "string", "start": "int", "end": "int",
+                      "step": "number", "groupBy": "strings", "limit": "int"}),
+}
+_FIELD_SCHEMAS = {"int": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]+$"}]},
+                  "string": {"type": "string"}, "strings": {"type": "array", "items": {"type": "string"}},
+                  "number": {"type": "number"}}
+for _method, (_summary, _fields) in _QUERIER.items():
+    _PATHS[f"/querier.v1.QuerierService/{_method}"] = {"post": {
+        "operationId": f"pyroscope{_method}",
+        "summary": f"Pyroscope's QuerierService.{_method} (Connect, unary): {_summary}",
+        "security": _SECURED + [{"basic": []}],
+        "requestBody": {"required": True, "description": f"querier.v1 {_method} request, protobuf or Connect's JSON",
+                        "content": {"application/proto": _BINARY, "application/json": {"schema": {
+                            "type": "object", "properties": {k: _FIELD_SCHEMAS[v] for k, v in _fields.items()}}}}},
+        "responses": {
+            "200": {"description": "The answer, in the request's encoding",
+                    "content": {"application/proto": _BINARY, "application/json": {"schema": {"type": "object"}}}},
+            **_pyroscope_errors(_json("ConnectError")),
+            "422": {"description": _ERROR_TEXT[422], "content": _json("ConnectError")},
+        },
+    }}
+
 
 def document(served: Mapping[str, Iterable[str]] | None = None, version: str = "unknown") -> dict[str, Any]:
     """The OpenAPI document; with `served` (OpenAPI-style path -> HTTP methods), only those operations."""
@@ -339,7 +375,7 @@ def document(served: Mapping[str, Iterable[str]] | None = None, version: str = "
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "Only when tokens are configured"},
                                 "basic": {"type": "http", "scheme": "basic",
-                                          "description": "Pyroscope's routes: any user, an ingest token as the password"}},
+                                          "description": "Pyroscope's routes: any user, the token as the password"}},
         },
     }
 

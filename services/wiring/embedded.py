@@ -18,6 +18,7 @@ from services.ingest_api import pyroscope_routes
 from services.ingest_api import routes as ingest_routes
 from services.observe.metrics import CompactorCollector, Metrics
 from services.process import prefork, runner
+from services.query_api import querier_routes
 from services.query_api import routes as query_routes
 from services.query_api import ui
 from services.query_api.query import Stores
@@ -113,6 +114,7 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None =
     app.register_blueprint(pyroscope_routes.blueprint(publish, cfg.ingest))
     stores = Stores(meta=ports.meta, blobs=CountingBlobs(ports.blobs), windows=ports.windows)
     app.register_blueprint(query_routes.blueprint(stores, cfg.query))
+    app.register_blueprint(querier_routes.blueprint(stores, cfg.query))
     app.register_blueprint(ui.blueprint())
     return auth.protect(instrument(app, metrics or Metrics("serve")), cfg.auth)
 

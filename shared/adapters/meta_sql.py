@@ -137,6 +137,13 @@ class SqlMetaStore:
         with self._guard(), self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]
 
+    def signatures(self, query: Query) -> list[tuple[str, str]]:
+        p = profiles
+        stmt = (sa.select(p.c.type, p.c.signature).distinct().where(*_conditions(replace(query, type=None)))
+                .order_by(p.c.type, p.c.signature))
+        with self._guard(), self.engine.connect() as conn:
+            return [(t, sig) for t, sig in conn.execute(stmt)]
+
     def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
         pl = profile_labels
         stmt = (

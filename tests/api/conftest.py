@@ -62,10 +62,11 @@ class EmbeddedApi:
         self._ports = wiring.open_embedded(cfg)
         self._client = wiring.embedded_app(self._ports, cfg).test_client()
 
-    def request(self, method: str, path: str, query: Query = None, body: bytes | None = None) -> Reply:
+    def request(self, method: str, path: str, query: Query = None, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> Reply:
         qs = _qs(query)
         url = f"{path}?{qs}" if qs else path
-        r = self._client.open(url, method=method, data=body)
+        r = self._client.open(url, method=method, data=body, headers=dict(headers or {}))
         return Reply(r.status_code, {k: v for k, v in r.headers.items()}, r.get_data())
 
     def post(self, query: Query, body: bytes) -> Reply:
@@ -91,18 +92,20 @@ class DistributedApi:
         self._ingest_url = ingest_url
         self.acknowledged: list[str] = []
 
-    def request(self, method: str, path: str, query: Query = None, body: bytes | None = None) -> Reply:
+    def request(self, method: str, path: str, query: Query = None, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None) -> Reply:
         qs = _qs(query)
         target = f"{path}?{qs}" if qs else path
         if method == "POST" and path == "/api/0/profiles":
-            status, headers, data = distributed.request(self._ingest_url, method, target, body)
+            status, answered, data = distributed.request(self._ingest_url, method, target, body, headers=headers)
             if status == 200:
                 self.acknowledged.append(json.loads(data)["body"]["id"])
         else:
             self.wait_indexed()
-            status, headers, data = distributed.request(self._deployment.query_url, method, target, body)
+            status, answered, data = distributed.request(self._deployment.query_url, method, target, body,
+                                                         headers=headers)
         assert status, f"no answer to {method} {target}"
-        return Reply(status, headers, data)
+        return Reply(status, answered, data)
 
     def post(self, query: Query, body: bytes) -> Reply:
         return self.request("POST", "/api/0/profiles", query, body)

@@ -15,7 +15,7 @@ from schemathesis import checks
 
 from services import wiring
 from services.web import openapi
-from services.web.auth import PYROSCOPE_PATHS
+from services.web.auth import PYROSCOPE_PATHS, QUERIER_PREFIX
 from services.roles import QueryApiRole, ServeRole
 from tests.api import pprofs
 
@@ -27,7 +27,7 @@ def api_routes(app) -> dict[str, set[str]]:
     """OpenAPI path -> lower-case methods, for every Flask rule under /api/0/ and Pyroscope's routes."""
     out: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith(API) or rule.rule in PYROSCOPE_PATHS:
+        if rule.rule.startswith(API) or rule.rule in PYROSCOPE_PATHS or rule.rule.startswith(QUERIER_PREFIX):
             methods = {m.lower() for m in rule.methods or ()} - {"head", "options"}
             out.setdefault(openapi.flask_rule_to_path(rule.rule), set()).update(methods)
     return out
@@ -59,7 +59,7 @@ def test_every_operation_describes_its_statuses_and_parameters(embedded):
     for path, ops in served_document(embedded)["paths"].items():
         for method, op in ops.items():
             assert "200" in op["responses"], (method, path)
-            error_schema = {"$ref": "#/components/schemas/ConnectError" if path.startswith("/push.") else
+            error_schema = {"$ref": "#/components/schemas/ConnectError" if path.startswith(("/push.", "/querier.")) else
                             "#/components/schemas/Error"}
             for status, answer in op["responses"].items():
                 if status != "200" and path != "/ingest":  # /ingest answers errors in plain text, as Pyroscope

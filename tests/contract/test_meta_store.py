@@ -91,6 +91,17 @@ def test_find_by_type(meta_store, ns):
     assert {m.id for m in meta_store.find(query(ns))} == {cpu.id, heap.id, trace.id}
 
 
+def test_signatures_are_distinct_per_type_whatever_the_type_asked(meta_store, ns):
+    go_cpu = "cpu/nanoseconds:samples/count,cpu/nanoseconds"
+    heap = "space/bytes:inuse_space/bytes"
+    meta_store.put([meta(ns, signature=go_cpu), meta(ns, signature=go_cpu, labels="a=1"),
+                    meta(ns, signature=":cpu/nanoseconds"), meta(ns, ptype=ProfileType.HEAP, signature=heap),
+                    meta(ns, at=T0 + timedelta(days=3), ptype=ProfileType.MUTEX)])
+    assert meta_store.signatures(query(ns, ptype=ProfileType.HEAP)) == [
+        ("cpu", ":cpu/nanoseconds"), ("cpu", go_cpu), ("heap", heap)]
+    assert meta_store.signatures(query(ns, labels="a=1")) == [("cpu", go_cpu)]
+
+
 def test_find_by_service_exactly(meta_store, ns):
     mine, other = meta(ns), meta(ns + "x")
     meta_store.put([mine, other])

@@ -198,12 +198,12 @@ class Stack:
 
 
 def request(base: str, method: str, target: str, body: bytes | None = None,
-            timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:
+            timeout: float = 60.0, headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request with the target sent as given (query strings are not re-encoded)."""
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.netloc, timeout=timeout)
     try:
-        conn.request(method, target, body=body)
+        conn.request(method, target, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read()
     except OSError:

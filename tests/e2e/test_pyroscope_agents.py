@@ -1,9 +1,11 @@
 """Pyroscope's real agents sending to us: `pyroscope-io` (Python, Connect Push) and the
 `pyroscope-go` SDK (Go, /ingest multipart) in tests/fixtures/pyrogo, first to `profefe serve`,
 then through the distributed pipeline; after a few uploads `go tool pprof -top` on our merge URL
-must put each program's hot function on top."""
+must put each program's hot function on top, and so must the flame graph Grafana's Pyroscope data
+source asks for (SelectMergeStacktraces)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -102,6 +104,20 @@ def top_function(go_bin: str, query_url: str, service: str, since: datetime) -> 
     return lines[header + 1]
 
 
+def grafana_flame_top(query_url: str, service: str, since: datetime) -> str:
+    """The frame with the largest self value in the flame graph Grafana's data source asks for."""
+    body = json.dumps({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                       "labelSelector": f'{{service_name="{service}"}}', "maxNodes": 16384,
+                       "start": int(since.timestamp() * 1000), "end": int(time.time() * 1000) + 60_000}).encode()
+    status, _, data = distributed.request(query_url, "POST", "/querier.v1.QuerierService/SelectMergeStacktraces", body,
+                                          headers={"Content-Type": "application/json"})
+    assert status == 200, data
+    graph = json.loads(data)["flamegraph"]
+    nodes = [(int(v[i + 2]), graph["names"][int(v[i + 3])])
+             for level in graph["levels"] for v in [level["values"]] for i in range(0, len(v), 4)]
+    return max(nodes)[1]
+
+
 def run_agent(start: Callable[[], subprocess.Popen], log: Path, query_url: str, service: str, go_bin: str,
               since: datetime) -> tuple[list[dict], str]:
     agent = start()
@@ -119,6 +135,7 @@ def test_pyroscope_io_to_serve(pyroscope_io, go_bin, tmp_path):
         found, top = run_agent(lambda: python_agent(url, "pyapp", tmp_path), tmp_path / "pyapp.log", url, "pyapp",
                                go_bin, since)
         assert HOT_PY in top, top
+        assert HOT_PY in grafana_flame_top(url, "pyapp", since)
         keys = {lb["key"] for lb in found[0].get("labels", [])}
         assert "fixture" in keys and not any(k.startswith("__") for k in keys), found[0]
 
@@ -158,6 +175,7 @@ def test_both_agents_through_the_pipeline_with_tokens(request, pyroscope_io, pyr
         _, top = run_agent(lambda: python_agent(ingest.url, "pyapp-d", tmp_path, token), tmp_path / "pyapp-d.log",
                            query.url, "pyapp-d", go_bin, since)
         assert HOT_PY in top, top
+        assert HOT_PY in grafana_flame_top(query.url, "pyapp-d", since)
         codes = stack.stop()
         assert all(code == 0 for code in codes.values()), codes
     finally:

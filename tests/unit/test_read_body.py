@@ -7,7 +7,7 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-from services.ingest_api.routes import read_body
+from services.web.body import read_body
 from shared.errors import PayloadTooLarge
 
 LIMIT = 1024
