@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:10100
 PYTEST_ARGS ?=
 
-.PHONY: run test lint docs venv browser services-up services-down services-status proto fixtures bench clean
+.PHONY: run test test-services lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
 # The pprof core (native/, Rust) is built by maturin, pyproject.toml's build backend, on install;
 # a change to its sources installs again.
@@ -28,9 +28,10 @@ run: $(STAMP)
 # real services; the native core's own tests (cargo test) run from tests/unit/pprof/test_pprof_native.py.
 # Most tests wait on services and subprocesses, so they run on TEST_JOBS pytest-xdist workers; the
 # fault suite stops and starts the services, so it runs alone after them. PYTEST_ARGS replaces
-# both with one plain pytest run of what it names.
+# both with one plain pytest run of what it names. The linters run while the services start.
 TEST_JOBS ?= 2
-test: $(STAMP) lint services-up browser
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j2 lint test-services
 	@eval "$$(scripts/services.sh env)" && \
 	if [ -n '$(PYTEST_ARGS)' ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else $(BIN)/python -m pytest -n $(TEST_JOBS) --durations=15 --ignore=tests/faults && \
@@ -39,6 +40,10 @@ test: $(STAMP) lint services-up browser
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench
 	$(BIN)/mypy
+
+# The services, then the browser: one after the other, as both may run apt-get.
+test-services:
+	@scripts/services.sh up && scripts/browser.sh
 
 services-up:
 	@scripts/services.sh up
