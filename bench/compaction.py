@@ -43,7 +43,7 @@ def load(data_dir: Path, days: int, end: int) -> int:
 
     ports = wiring.open_embedded(ServeRole(data_dir=data_dir))
     fixtures = [pprof.parse((TESTDATA / f"cpu-{i}.pb.gz").read_bytes()) for i in range(1, 11)]
-    signature = pprof.signature(fixtures[0])
+    signature = pprof.check((TESTDATA / "cpu-1.pb.gz").read_bytes()).signature
     labels = [Labels.parse(x) for x in LABEL_SETS]
     start = end - days * 86400
     batch, n = [], 0
