@@ -1,9 +1,10 @@
 """Ingest throughput of a profefe-compatible collector: accepted profiles/s and latency.
 
-    .venv/bin/python bench/ingest.py http://127.0.0.1:10100 [--requests 2000] [--levels 1,4,16]
+    .venv/bin/python bench/ingest.py http://127.0.0.1:10100 [--requests 2000] [--levels 1,4,16] [--profile cpu-50k]
 
 At each concurrency level, that many threads (each with its own keep-alive connection) POST the
-same real ~20 KB Go CPU profile from tests/testdata, its time set to the start of the run,
+same real ~20 KB Go CPU profile from tests/testdata (or `--profile`: a file, or cpu-50k, the
+production-like 60 KB profile of bench/pprof_bench.py), its time set to the start of the run,
 until `--requests` have been sent or `--max-seconds` have passed. Prints a table; writes JSON
 under bench/results/. Loopback only. The client is Python too: its own CPU use is printed, so
 a saturated client is visible.
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=60.0, help=f"time cap per level (at most {MAX_SECONDS:.0f})")
     ap.add_argument("--service", help="service name (default: a fresh one per run)")
     ap.add_argument("--label", default="", help="free text stored with the results, e.g. 'profefe-go'")
+    ap.add_argument("--profile", help="a pprof file to post, or cpu-50k (default: the fixture nearest 20 KB)")
     args = ap.parse_args(argv)
 
     try:
@@ -59,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 1 <= args.requests <= MAX_REQUESTS or not 0 < args.max_seconds <= MAX_SECONDS:
             raise BenchError(f"--requests 1..{MAX_REQUESTS}, --max-seconds up to {MAX_SECONDS:.0f}")
         base = loopback_base(args.url)
-        fixture = closest_fixture("cpu-*.pb.gz", TARGET_BYTES)
-        bodies = DistinctBodies(fixture.read_bytes())
+        fixture, data = chosen_profile(args.profile)
+        bodies = DistinctBodies(data)
         body = bodies()
         service = args.service or run_service("ingest")
         version = server_version(Client(base))
@@ -70,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"collector {args.url} version {version.get('version') or '?'}"
           f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"profile   {fixture.relative_to(fixture.parents[2])} ({fixture.stat().st_size} bytes;"
-          f" {len(body)} bytes re-timed to now), service {service}")
+    print(f"profile   {fixture} ({len(data)} bytes; {len(body)} bytes re-timed to now), service {service}")
     print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8} {'client cpu':>10}")
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "label": args.label,
         "server_version": version,
         "service": service,
-        "profile": {"file": fixture.name, "file_bytes": fixture.stat().st_size, "bytes": len(body)},
+        "profile": {"file": fixture, "file_bytes": len(data), "bytes": len(body)},
         "requests_per_level": args.requests,
         "max_seconds_per_level": args.max_seconds,
         "machine": machine(),
@@ -105,6 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     })
     print(f"wrote {path}")
     return 1 if any(r["failed"] for r in rows) else 0
+
+
+def chosen_profile(name: str | None) -> tuple[str, bytes]:
+    """(what it is, its bytes): the fixture nearest 20 KB, cpu-50k, or a file."""
+    if name is None:
+        fixture = closest_fixture("cpu-*.pb.gz", TARGET_BYTES)
+        return str(fixture.relative_to(fixture.parents[2])), fixture.read_bytes()
+    if name == "cpu-50k":
+        from pprof_bench import synthetic_cpu
+        return "cpu-50k (bench/pprof_bench.py)", synthetic_cpu()
+    path = Path(name)
+    if not path.is_file():
+        raise BenchError(f"--profile: no file {name!r}")
+    return str(path), path.read_bytes()
 
 
 class DistinctBodies:

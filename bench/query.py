@@ -1,8 +1,9 @@
 """Merge latency of a profefe-compatible collector over 1 hour and 24 hours of profiles.
 
-    .venv/bin/python bench/query.py http://127.0.0.1:10100 [--repeat 5] [--upload-threads 4]
+    .venv/bin/python bench/query.py http://127.0.0.1:10100 [--repeat 5] [--upload-threads 4] [--days 1]
 
-Loads one CPU profile per minute for the last 24 hours (1,440) of one fresh service: a real Go
+Loads one CPU profile per minute for the last 24 hours (1,440; `--days 7`: a week, 10,080, the
+load being the figure then) of one fresh service: a real Go
 profile from tests/testdata with `time_nanos` rewritten per minute, uploaded through the API
 (timed too). Then times `GET /api/0/profiles/merge` over the newest hour (60 profiles) and the
 whole day (1,440), the first request apart (a collector may cache or pre-merge), checking the
@@ -53,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help=f"merges timed per range (at most {MAX_REPEAT})")
     ap.add_argument("--upload-threads", type=int, default=4, help="parallel uploads while loading (1-16)")
     ap.add_argument("--label", default="", help="free text stored with the results, e.g. 'profefe-go'")
+    ap.add_argument("--days", type=int, default=1, help="days of history loaded, oldest first (1-7)")
     args = ap.parse_args(argv)
 
     try:
-        if not 1 <= args.repeat <= MAX_REPEAT or not 1 <= args.upload_threads <= 16:
-            raise BenchError(f"--repeat 1..{MAX_REPEAT}, --upload-threads 1..16")
+        if not 1 <= args.repeat <= MAX_REPEAT or not 1 <= args.upload_threads <= 16 or not 1 <= args.days <= 7:
+            raise BenchError(f"--repeat 1..{MAX_REPEAT}, --upload-threads 1..16, --days 1..7")
         base = loopback_base(args.url)
         fixture = closest_fixture("cpu-*.pb.gz", TARGET_BYTES)
         template = pprof.parse(fixture.read_bytes())
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         service = run_service("query")
         # Whole minutes, ending two minutes ago: every profile is in the past and on a second.
         newest = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=2)
-        times = [newest - timedelta(minutes=i) for i in range(PROFILES_PER_DAY - 1, -1, -1)]
+        times = [newest - timedelta(minutes=i) for i in range(args.days * PROFILES_PER_DAY - 1, -1, -1)]
 
         print(f"collector {args.url} version {version.get('version') or '?'}"
               f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "service": service,
         "profile": {"file": fixture.name, "bytes": fixture.stat().st_size},
         "repeat": args.repeat,
+        "days": args.days,
         "machine": machine(),
         "load": load,
         "ranges": ranges,

@@ -49,7 +49,7 @@ class ServeRole:
                              show=lambda p: str(p) if p.is_absolute() else f"./{p}")
     ingest: IngestConfig = component(IngestConfig)
     query: QueryConfig = component(QueryConfig)
-    threads: int = setting_from(THREADS, 8)
+    threads: int = setting_from(THREADS, 16)
     workers: int = setting(1, "Processes sharing the listening socket, one core each; the compactor runs in "
                               "the first.", minimum=1, maximum=MAX_WORKERS)
     compactor: CompactorConfig = component(CompactorConfig, flags={"interval": "--compact-interval"},

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence, runtime_checkable
 
 from shared.model import IngestRecord, Labels, ProfileMeta, ProfileType, Query
-from shared.windows import HourState, Series, Window
+from shared.windows import HourState, RawProfile, Series, Window
 
 
 @runtime_checkable
@@ -171,8 +171,8 @@ class WindowStore(Protocol):
     def series_by_id(self, series_id: str) -> Series | None:
         """One series, or None."""
 
-    def raw_in(self, series_id: str, start: int, end: int) -> list[tuple[str, int]]:
-        """(id, size) of the series' raw profiles created in [start, end], oldest first."""
+    def raw_in(self, series_id: str, start: int, end: int) -> list[RawProfile]:
+        """The series' raw profiles created in [start, end] (id, size, version), oldest first."""
 
     def claim_hour(self, series_id: str, hour: int) -> ContextManager[HourClaim | None]:
         """An `HourClaim` held until the block ends, or None when another compactor has it."""

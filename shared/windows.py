@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 
 from shared import pprof
@@ -87,6 +88,16 @@ class HourState:
     hour: int
     version: int
     pruned: bool = False
+
+
+class RawProfile(NamedTuple):
+    """A raw profile of one (series, hour), as the compactor reads it: `version` is the hour's
+    counter once the profile was stored (None for rows older than that column), so a window built
+    from version V holds exactly the profiles of version <= V."""
+
+    id: str
+    size: int
+    version: int | None
 
 
 WINDOW_PREFIX = "windows/"  # every window blob lives under it, and nothing else does

@@ -105,6 +105,8 @@ pub struct Info {
     pub period_type: Option<(String, String)>,
     pub signature: String,
     pub samples: usize,
+    /// The sum of each sample value column, as `totals`.
+    pub totals: Vec<i128>,
     /// No sample carries a non-zero value.
     pub empty: bool,
     /// The bytes hold fields the checks skipped (unknown, or of an unexpected wire type).
@@ -149,6 +151,7 @@ pub fn info(p: &Profile<'_>) -> Info {
         period_type: period_type(p).map(|(t, u)| pair(t, u)),
         signature: signature(p),
         samples: p.samples.len(),
+        totals: totals(p),
         empty: p.values.iter().all(|&v| v == 0),
         skipped_fields: p.skipped_fields,
     }

@@ -48,22 +48,25 @@ impl OwnedIfBorrowed for std::borrow::Cow<'_, [u8]> {
     }
 }
 
-type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, bool, bool);
+type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, Vec<i128>, bool, bool, usize);
 
 /// Inflates, decodes and checks `data`; returns (the inflated bytes when `data` was gzip and
 /// `inflated` is true, else None; (time_nanos, sample types, period type, signature, sample
-/// count, empty, whether fields were skipped)).
+/// count, totals, empty, whether fields were skipped, protobuf size)).
 #[pyfunction]
 #[pyo3(signature = (data, limit, inflated = true))]
 fn check(py: Python<'_>, data: &[u8], limit: usize, inflated: bool) -> PyResult<(Option<Py<PyBytes>>, InfoTuple)> {
     let done = py.allow_threads(|| {
         guarded(|| {
-            crate::checked(data, limit).map(|(raw, i)| (if inflated { raw.into_owned_if_borrowed() } else { None }, i))
+            crate::checked(data, limit).map(|(raw, i)| {
+                let size = raw.len();
+                (if inflated { raw.into_owned_if_borrowed() } else { None }, i, size)
+            })
         })
     });
-    let (raw, i) = done.map_err(|e| raise(py, e))?;
+    let (raw, i, size) = done.map_err(|e| raise(py, e))?;
     let raw = raw.map(|v| PyBytes::new(py, &v).unbind());
-    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.empty, i.skipped_fields)))
+    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.totals, i.empty, i.skipped_fields, size)))
 }
 
 /// The sum of each sample value column of the raw protobuf profile `raw`.

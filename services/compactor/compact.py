@@ -4,9 +4,12 @@ under a fresh key, switch the row in one transaction, then delete what it replac
 A compactor killed at any point leaves either the old row (and maybe an unreferenced new blob) or
 the new row: never a row pointing at a half-written blob. Building again what is clean is a no-op.
 
-An hour whose raw profiles retention has removed (`pruned`) is rebuilt from its previous window
-plus the profiles that arrived since; those are deleted with the switch, so the window never
-counts a profile twice.
+A stale hourly window is folded, not rebuilt: the new window is the old one merged with the
+profiles that arrived since (merging is associative), found by the version each profile was
+stored at, so late data costs what it adds. Where the versions cannot prove what the old window
+holds (rows older than that column), the hour is merged whole. An hour whose raw profiles
+retention has removed (`pruned`) is always folded; its new profiles are deleted with the switch,
+so the window never counts a profile twice.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from shared import pprof
 from shared.errors import NotFound
 from shared.model import blob_key
 from shared.ports import BlobStore, WindowStore
-from shared.windows import DAY, HOUR, HourState, Window, window_key
+from shared.windows import DAY, HOUR, HourState, RawProfile, Window, window_key
 
 
 @dataclass(frozen=True)
@@ -46,26 +49,42 @@ class WindowBuilder:
             now, old = claim.state, claim.window
             if old is not None and old.built_from == now.version:
                 return None
+            # Rows stored after the counter was read (SQLite claims hold no lock) wait for the next pass.
+            raw = [r for r in self.windows.raw_in(sid, hour, hour + HOUR - 1)
+                   if r.version is None or r.version <= now.version]
+            base, new = self._since(old, now, raw)
             merger = pprof.Merger()
             inputs = profiles = size = 0
-            if now.pruned and old is not None:
-                # Its raw profiles are gone: the old window holds them.
-                profiles, size = old.profiles, old.size
-                if old.blob_key:
-                    self._fold(merger, old.blob_key)
+            if base is not None:
+                profiles, size = base.profiles, base.size
+                if base.blob_key:
+                    self._fold(merger, base.blob_key)
                     inputs += 1
-            raw = self.windows.raw_in(sid, hour, hour + HOUR - 1)
-            for pid, psize in raw:
-                self._fold(merger, blob_key(pid))
+            for r in new:
+                self._fold(merger, blob_key(r.id))
                 inputs += 1
                 profiles += 1
-                size += psize
-            drop = [pid for pid, _ in raw] if now.pruned else []
+                size += r.size
+            drop = [r.id for r in raw] if now.pruned else []
             window = self._window(merger if inputs else None, sid, HOUR, hour, now.version, profiles, size)
             claim.save(window, drop_raw=drop)
         self._delete([claim.replaced] if claim.replaced else [])
         self._delete([blob_key(pid) for pid in drop])
         return Built(window, rebuilt=old is not None)
+
+    @staticmethod
+    def _since(old: Window | None, now: HourState, raw: list[RawProfile]) -> tuple[Window | None, list[RawProfile]]:
+        """The window to start from and the raw profiles to merge into it: the old window and what
+        arrived after it when that is certain (its pruned raw profiles are gone, or the versions
+        show it held exactly the rows of version <= its own), else nothing and every row."""
+        if old is None:
+            return None, raw
+        if now.pruned:
+            return old, raw
+        held = [r for r in raw if r.version is not None and r.version <= old.built_from]
+        if len(held) == old.profiles and all(r.version is not None for r in raw):
+            return old, [r for r in raw if (r.version or 0) > old.built_from]
+        return None, raw
 
     def day(self, series_id: str, day: int) -> Built | None:
         """Build the daily window from the day's clean hourly windows; None if not due or claimed."""

@@ -53,31 +53,30 @@ def build_record(
     *,
     declared_at: datetime | None = None,
     clock: Clock = utc_now,
-    parsed: pprof.Profile | None = None,
+    checked: pprof.Checked | None = None,
 ) -> IngestRecord:
     """The checks on the body, for a service and labels already checked (`parse_service`,
     `check_labels`). The id is `content_id` of what is stored (service, type, labels, bytes), so
     a client that sends the same profile again, by any route, gets the same id and one profile.
-    `parsed` is `body` already parsed with the decompression limit, when the caller has it."""
+    `checked` is `pprof.check` of `body` with the decompression limit, when the caller has it."""
     received_at = utc_seconds(clock())
     signature = ""
     totals: tuple[int, ...] = ()
     created_at = declared_at or received_at
     own_time = declared_at  # a time the content or its sender gave, the same on a retry
     if ptype.is_pprof:
-        profile = parsed or pprof.parse(body, max_decompressed=cfg.max_decompressed_bytes)
-        if pprof.is_empty(profile):
+        # One native call (GIL released) reads, checks and summarises the body; no Profile is built.
+        info = checked or pprof.check(body, max_decompressed=cfg.max_decompressed_bytes)
+        if info.empty:
             raise pprof.MalformedProfile("no samples")
-        types = pprof.sample_types(profile)
+        types = info.sample_types
         other = contradicting_type(ptype, (name for name, _unit in types))
         if other is not None:
             raise BadRequest(
                 f'profile declared as "{ptype}" holds the sample types of "{other}" '
                 f"({', '.join(f'{n}/{u}' for n, u in types)})"
             )
-        signature = pprof.signature(profile)
-        totals = pprof.totals(profile)
-        nanos = pprof.time_nanos(profile)
+        signature, totals, nanos = info.signature, info.totals, info.time_nanos
         if nanos > 0:
             created_at = own_time = from_unix(nanos // 1_000_000_000)
     elif not body:

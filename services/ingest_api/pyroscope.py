@@ -174,13 +174,13 @@ def push_records(request: PushRequest, cfg: IngestConfig, *, clock: Clock = utc_
             raw = sample.raw_profile
             if len(raw) > cfg.max_body_bytes:
                 raise PayloadTooLarge(f"a profile in the push is over {cfg.max_body_bytes} bytes")
-            budget -= len(pprof.decompress(raw, max_decompressed=max(budget, 0)))
+            checked = pprof.check(raw, max_decompressed=max(budget, 0))
+            budget -= checked.size
             if budget < 0:
                 raise pprof.ProfileTooLarge(cfg.max_decompressed_bytes)
-            profile = pprof.parse(raw, max_decompressed=cfg.max_decompressed_bytes)
-            ptype = profile_type(series.name, [t for t, _ in pprof.sample_types(profile)])
+            ptype = profile_type(series.name, [t for t, _ in checked.sample_types])
             labels = check_labels(labels_of(series, ptype), cfg)
-            records.append(build_record(service, ptype, labels, raw, cfg, clock=clock, parsed=profile))
+            records.append(build_record(service, ptype, labels, raw, cfg, clock=clock, checked=checked))
     if not records:
         raise BadRequest("the push holds no profiles")
     return records
@@ -204,11 +204,11 @@ def ingest_record(params: Mapping[str, str], profile: bytes, cfg: IngestConfig, 
     start = parse_instant("from", params.get("from"))
     until = parse_instant("until", params.get("until"))
     if fmt == "pprof":
-        parsed = pprof.parse(profile, max_decompressed=cfg.max_decompressed_bytes)
-        ptype = profile_type(kind, [t for t, _ in pprof.sample_types(parsed)], display_names)
+        checked = pprof.check(profile, max_decompressed=cfg.max_decompressed_bytes)
+        ptype = profile_type(kind, [t for t, _ in checked.sample_types], display_names)
         body = profile
     else:
-        parsed = None
+        checked = None
         units = params.get("units")
         ptype = NAME_TYPES.get(kind) or UNIT_TYPES.get((units or "samples").strip(), ProfileType.OTHER)
         shape = Shape.of(kind, ptype, units, params.get("sampleRate"))
@@ -216,4 +216,4 @@ def ingest_record(params: Mapping[str, str], profile: bytes, cfg: IngestConfig, 
     spy = (params.get("spyName") or "").strip()
     labels = check_labels(labels_of(series, ptype, [(SPY_LABEL, spy)] if spy else []), cfg)
     return build_record(service, ptype, labels, body, cfg, declared_at=start, clock=clock,
-                        parsed=parsed)
+                        checked=checked)

@@ -85,11 +85,11 @@ class ReadDeadline:
         self._next_check = 0.0
 
     def enforce(self, channels) -> None:
+        now = self._clock()
+        if now < self._next_check:  # the loop turns once per socket event: most turns stop here
+            return
         from waitress.channel import HTTPChannel
 
-        now = self._clock()
-        if now < self._next_check:
-            return
         self._next_check = now + min(1.0, self.timeout / 4)
         seen = {}
         for ch in [c for c in list(channels.values()) if isinstance(c, HTTPChannel)]:

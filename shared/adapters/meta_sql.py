@@ -49,6 +49,11 @@ class SqlMetaStore:
             index_elements=["series_id", "hour"],
             set_={"version": series_hours.c.version + bump.excluded.version},
         )
+        sh, p = series_hours, profiles
+        counter = sa.select(sh.c.version).where(sh.c.series_id == p.c.series_id,
+                                                sh.c.hour == p.c.created_at - p.c.created_at % HOUR)
+        self._stamp_versions = sa.update(p).where(p.c.id.in_(sa.bindparam("ids", expanding=True))).values(
+            version=counter.scalar_subquery())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -92,6 +97,10 @@ class SqlMetaStore:
             for chunk in chunks(label_rows, CHUNK // 4):
                 conn.execute(self._insert_labels, chunk)
             self._bump_hours(conn, [(in_series[m.id], epoch(m.created_at)) for m in fresh if m.id in in_series])
+            # Each new profile takes its counter's value after the bump (the counter rows are
+            # still locked here): the compactor tells by it what a window already holds.
+            for ids in chunks([m.id for m in fresh if m.id in in_series], CHUNK):
+                conn.execute(self._stamp_versions, {"ids": ids})
 
     def _bump_hours(self, conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
         """Record each new profile's series and add one to its (series, hour) counter.

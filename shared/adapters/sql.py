@@ -26,6 +26,8 @@ profiles = sa.Table(
     sa.Column("signature", sa.Text, nullable=False),
     sa.Column("series_id", sa.String(32), nullable=True),  # None for traces: they are never merged
     sa.Column("totals", sa.Text, nullable=True),  # JSON [n, ...]: pprof.totals; None for traces and old rows
+    # Its (series, hour) counter after the put that stored it; None for traces and old rows.
+    sa.Column("version", sa.BigInteger, nullable=True),
 )
 
 profile_labels = sa.Table(

@@ -30,7 +30,7 @@ from shared.adapters.sql import (
     windows,
 )
 from shared.model import Labels, ProfileType
-from shared.windows import DAY, HOUR, HourState, Series, Window
+from shared.windows import DAY, HOUR, HourState, RawProfile, Series, Window
 
 class SqlWindowStore:
     """`WindowStore` over SQLAlchemy Core; the schema comes from `sql.migrate(url)`."""
@@ -125,16 +125,17 @@ class SqlWindowStore:
             row = conn.execute(sa.select(series).where(series.c.id == series_id)).first()
         return _series(row) if row is not None else None
 
-    def raw_in(self, series_id: str, start: int, end: int) -> list[tuple[str, int]]:
-        """(id, size) of the series' raw profiles in [start, end], ascending by time then id."""
+    def raw_in(self, series_id: str, start: int, end: int) -> list[RawProfile]:
+        """The series' raw profiles in [start, end], ascending by time then id."""
         p = profiles
         stmt = (
-            sa.select(p.c.id, p.c.size)
+            sa.select(p.c.id, p.c.size, p.c.version)
             .where(p.c.series_id == series_id, p.c.created_at >= start, p.c.created_at <= end)
             .order_by(p.c.created_at, p.c.id)
         )
         with self._guard(), self.engine.connect() as conn:
-            return [(r.id, r.size) for r in conn.execute(stmt)]
+            return [RawProfile(r.id, int(r.size), None if r.version is None else int(r.version))
+                    for r in conn.execute(stmt)]
 
     # Claiming and writing ---------------------------------------------------------------------
 

@@ -7,15 +7,16 @@ released. Nothing else of the project is imported from here.
 """
 
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
-from shared.pprof.info import is_empty, period_type, sample_types, signature, time_nanos, totals
+from shared.pprof.info import period_type, sample_types, totals
 from shared.pprof.merge import Merger, merge
-from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, check, decompress, parse, parse_unchecked
+from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, Checked, check, decompress, parse, parse_unchecked
 from shared.pprof.profile_pb2 import Profile
 from shared.pprof.text import to_text
 from shared.pprof.validate import check_valid
 from shared.pprof.write import write
 
 __all__ = [
+    "Checked",
     "DEFAULT_MAX_DECOMPRESSED",
     "IncompatibleProfiles",
     "MalformedProfile",
@@ -26,14 +27,11 @@ __all__ = [
     "check",
     "check_valid",
     "decompress",
-    "is_empty",
     "merge",
     "parse",
     "parse_unchecked",
     "period_type",
     "sample_types",
-    "signature",
-    "time_nanos",
     "to_text",
     "totals",
     "write",

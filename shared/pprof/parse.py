@@ -26,9 +26,11 @@ class Checked:
     time_nanos: int  # collection start, ns since the epoch; 0 when unknown
     sample_types: tuple[tuple[str, str], ...]  # (type, unit) of each value column
     period_type: tuple[str, str] | None
-    signature: str  # as info.signature
+    signature: str  # "period/unit:type/unit,...": two profiles merge iff theirs are equal
     samples: int
+    totals: tuple[int, ...]  # the sum of each value column, as info.totals
     empty: bool  # no sample carries a non-zero value
+    size: int  # bytes of protobuf (after gunzip)
 
 
 def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Checked:
@@ -36,10 +38,10 @@ def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> C
 
     Raises MalformedProfile (with the reason) and ProfileTooLarge as `parse` does.
     """
-    _raw, (nanos, types, period, signature, samples, empty, _skipped) = _native.check(
+    _raw, (nanos, types, period, signature, samples, totals, empty, _skipped, size) = _native.check(
         _as_bytes(data), max_decompressed, inflated=False
     )
-    return Checked(nanos, tuple(types), period, signature, samples, empty)
+    return Checked(nanos, tuple(types), period, signature, samples, tuple(totals), empty, size)
 
 
 def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
@@ -51,7 +53,7 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     data = _as_bytes(data)
     raw, info = _native.check(data, max_decompressed)
     profile = _decode(data if raw is None else raw, "protobuf")
-    if info[-1]:
+    if info[7]:
         # Fields the checks skipped are dropped, so nothing passes them on unchecked.
         profile.DiscardUnknownFields()
     return profile

@@ -91,7 +91,18 @@ def test_series_is_the_exact_label_set_and_signature(meta_store, windows, ns, ho
 def test_raw_in_is_inclusive_at_both_ends(meta_store, windows, ns, hour):
     inside = [meta(ns, hour), meta(ns, hour + 3599)]
     meta_store.put([*inside, meta(ns, hour - 1), meta(ns, hour + HOUR)])
-    assert sorted(windows.raw_in(series_of(ns).id, hour, hour + 3599)) == sorted((m.id, 10) for m in inside)
+    assert sorted(windows.raw_in(series_of(ns).id, hour, hour + 3599)) == sorted((m.id, 10, 2) for m in inside)
+
+
+def test_each_raw_profile_carries_its_counter_after_the_put_that_stored_it(meta_store, windows, ns, hour):
+    first, second, third = meta(ns, hour), meta(ns, hour + 1), meta(ns, hour + 2)
+    meta_store.put([first])
+    meta_store.put([second, third])
+    meta_store.put([first])  # stored already: no new version
+    found = {r.id: r.version for r in windows.raw_in(series_of(ns).id, hour, hour + 3599)}
+    assert found == {first.id: 1, second.id: 3, third.id: 3}
+    [state] = windows.hour_states([series_of(ns).id], hour, hour)
+    assert state.version == 3
 
 
 def mine(states, s: Series):

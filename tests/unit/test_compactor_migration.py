@@ -46,7 +46,7 @@ def test_existing_profiles_land_in_their_series(tmp_path):
             [HourState(labelled.id, 7 * HOUR, 2), HourState(bare.id, 8 * HOUR, 1)],
             [HourState(bare.id, 8 * HOUR, 1), HourState(labelled.id, 7 * HOUR, 2)],
         )
-        assert sorted(pid for pid, _ in store.raw_in(labelled.id, 7 * HOUR, 8 * HOUR - 1)) == ["a" * 20, "b" * 20]
+        assert sorted(store.raw_in(labelled.id, 7 * HOUR, 8 * HOUR - 1)) == [("a" * 20, 5, None), ("b" * 20, 5, None)]
         assert store.series_of("svc", ProfileType.TRACE, Labels()) == []
     finally:
         store.close()

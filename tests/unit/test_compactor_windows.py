@@ -23,7 +23,7 @@ from services.compactor.worker import Compactor
 from services.roles import ServeRole
 from services.query_api.config import QueryConfig
 from shared import pprof
-from shared.model import Labels, ProfileType, format_time
+from shared.model import Labels, ProfileType, blob_key, format_time
 from shared.windows import DAY, HOUR, Series, epoch, from_epoch
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
@@ -141,6 +141,53 @@ def test_a_late_profile_makes_the_window_stale_until_rebuilt(deployment):
     assert d.merge(DAY0, DAY0 + HOUR - 1) == d.merge(DAY0, DAY0 + HOUR - 1, windows=False)
     # The replaced blob is gone; only the current window's blob is left.
     assert len(list((d.ports.blobs.root / "windows").rglob("hour-*"))) == 1
+
+
+def reads_of(d: Deployment, monkeypatch) -> list[str]:
+    """The blob keys the compactor reads from now on (the store still answers them)."""
+    read, keys = d.ports.blobs.get, []
+
+    def get(key: str) -> bytes:
+        keys.append(key)
+        return read(key)
+
+    monkeypatch.setattr(d.compactor.builder.blobs, "get", get)
+    return keys
+
+
+def test_late_profiles_are_folded_into_the_window_not_merged_again(deployment, monkeypatch):
+    d = deployment(now=DAY0 + DAY)
+    for i in range(5):
+        d.post(DAY0 + i * 600, "env=prod")
+    d.compactor.run_pass()
+    late = [d.post(DAY0 + 3100, "env=prod"), d.post(DAY0 + 3200, "env=prod")]
+    keys = reads_of(d, monkeypatch)
+    assert d.compactor.run_pass().rebuilt == 1
+    # The old window and the two late profiles, not the five it already held.
+    assert len([k for k in keys if "/hour-" in k]) == 1
+    assert sorted(k for k in keys if not k.startswith("windows/")) == sorted(blob_key(pid) for pid in late)
+    [w] = d.plan_inputs(DAY0, DAY0 + HOUR - 1).windows
+    assert (w.profiles, w.built_from) == (7, 7)
+    assert d.merge(DAY0, DAY0 + HOUR - 1) == d.merge(DAY0, DAY0 + HOUR - 1, windows=False)
+
+
+def test_an_hour_holding_rows_without_a_version_is_merged_whole(deployment, monkeypatch):
+    import sqlalchemy as sa
+
+    d = deployment(now=DAY0 + DAY)
+    for i in range(3):
+        d.post(DAY0 + i * 600, "env=prod")
+    d.compactor.run_pass()
+    engine = sa.create_engine(d.ports.windows.url)
+    with engine.begin() as conn:  # as a row stored before profiles had versions
+        conn.execute(sa.text("UPDATE profiles SET version = NULL WHERE created_at = :at"), {"at": DAY0})
+    engine.dispose()
+    d.post(DAY0 + 3000, "env=prod")
+    keys = reads_of(d, monkeypatch)
+    d.compactor.run_pass()
+    assert len([k for k in keys if not k.startswith("windows/")]) == 4
+    assert not [k for k in keys if "/hour-" in k]
+    assert d.merge(DAY0, DAY0 + HOUR - 1) == d.merge(DAY0, DAY0 + HOUR - 1, windows=False)
 
 
 def test_a_day_of_clean_hours_becomes_one_daily_window(deployment):

@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from shared.pprof import (
-    is_empty,
+    check,
     parse,
     period_type,
     sample_types,
-    signature,
-    time_nanos,
     to_text,
     totals,
     write,
@@ -47,20 +45,22 @@ def test_written_profile_parses_back_to_the_same_text(profile: Path) -> None:
 
 
 def test_helpers_on_a_real_cpu_profile() -> None:
-    p = parse(fixtures("cpu")[0].read_bytes())
-    assert sample_types(p) == (("samples", "count"), ("cpu", "nanoseconds"))
-    assert period_type(p) == ("cpu", "nanoseconds")
-    assert signature(p) == "cpu/nanoseconds:samples/count,cpu/nanoseconds"
+    data = fixtures("cpu")[0].read_bytes()
+    p, c = parse(data), check(data)
+    assert sample_types(p) == c.sample_types == (("samples", "count"), ("cpu", "nanoseconds"))
+    assert period_type(p) == c.period_type == ("cpu", "nanoseconds")
+    assert c.signature == "cpu/nanoseconds:samples/count,cpu/nanoseconds"
     count, nanos = totals(p)
     assert count == sum(s.value[0] for s in p.sample) > 0
     assert nanos == count * p.period
-    assert not is_empty(p)
-    assert time_nanos(p) == p.time_nanos > 1_600_000_000 * 10**9
+    assert c.totals == (count, nanos)
+    assert not c.empty
+    assert c.time_nanos == p.time_nanos > 1_600_000_000 * 10**9
 
 
 def test_helpers_on_a_real_heap_profile() -> None:
     p = parse(fixtures("heap")[0].read_bytes())
-    assert signature(p) == (
+    assert check(fixtures("heap")[0].read_bytes()).signature == (
         "space/bytes:alloc_objects/count,alloc_space/bytes,inuse_objects/count,inuse_space/bytes"
     )
     assert len(totals(p)) == 4

@@ -33,12 +33,16 @@ def test_check_says_what_parse_and_the_info_functions_say(profile: Path) -> None
     data = profile.read_bytes()
     checked = pprof.check(data)
     p = pprof.parse(data)
-    assert checked.signature == pprof.signature(p)
+    st = p.string_table
+    head = f"{st[p.period_type.type]}/{st[p.period_type.unit]}" if pprof.period_type(p) else ""
+    assert checked.signature == head + ":" + ",".join(f"{t}/{u}" for t, u in pprof.sample_types(p))
     assert checked.sample_types == pprof.sample_types(p)
     assert checked.period_type == pprof.period_type(p)
-    assert checked.time_nanos == pprof.time_nanos(p)
+    assert checked.time_nanos == p.time_nanos
     assert checked.samples == len(p.sample)
-    assert checked.empty == pprof.is_empty(p)
+    assert checked.totals == pprof.totals(p) == tuple(sum(s.value[i] for s in p.sample) for i in range(len(p.sample_type)))
+    assert checked.empty == (not any(any(s.value) for s in p.sample))
+    assert checked.size == len(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
 
 
 def test_check_refuses_what_parse_refuses_with_the_same_reason() -> None:
