@@ -132,7 +132,7 @@ def flamegraph(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> d
     budget = positive(params, "max_nodes", cfg.flame_max_nodes, cfg.flame_max_nodes)
     merged = merged_query(stores, query, cfg)
     try:
-        out = flame.flame_json(merged.profile, sample_type=params.get("sample_type"), budget=budget,
+        out = flame.flame_json(merged.merger.encode(), sample_type=params.get("sample_type"), budget=budget,
                                scale=scale_of(merged, agg))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
@@ -177,8 +177,8 @@ def diff_flamegraph(stores: Stores, params: Mapping[str, str], cfg: QueryConfig)
     budget = positive(params, "max_nodes", cfg.flame_max_nodes, cfg.flame_max_nodes)
     base, target = _side(stores, dq.base, cfg, "base"), _side(stores, dq.target, cfg, "target")
     try:
-        out = flame.diff_json(base.profile, target.profile, sample_type=params.get("sample_type"), budget=budget,
-                              base_scale=scale_of(base, agg), target_scale=scale_of(target, agg))
+        out = flame.diff_json(base.merger.encode(), target.merger.encode(), sample_type=params.get("sample_type"),
+                              budget=budget, base_scale=scale_of(base, agg), target_scale=scale_of(target, agg))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     out.update(aggregation=agg, base_profiles=base.profiles, target_profiles=target.profiles)
@@ -191,7 +191,7 @@ def diff_pprof(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> t
     dq = parse_diff(params)
     agg = aggregation(params)
     base, target = _side(stores, dq.base, cfg, "base"), _side(stores, dq.target, cfg, "target")
-    base_p, target_p = base.profile, target.profile
+    base_p, target_p = base.profile(), target.profile()
     if agg == "mean":
         mean_profile(base_p, base.profiles)
         mean_profile(target_p, target.profiles)
@@ -215,7 +215,6 @@ def diff_pprof(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> t
 def merge_aggregated(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> tuple[bytes, str]:
     """`/merge` with `aggregation`: the sum (the default, profefe's) or the mean per profile."""
     merged = merged_query(stores, parse_query(params, merging=True), cfg)
-    profile = merged.profile
     if aggregation(params) == "mean":
-        profile = mean_profile(profile, merged.profiles)
-    return pprof.write(profile, level=1), merged.filename
+        return pprof.write(mean_profile(merged.profile(), merged.profiles), level=1), merged.filename
+    return merged.merger.write(level=1), merged.filename
