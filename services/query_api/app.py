@@ -8,13 +8,14 @@ from services.query_api.config import QueryConfig
 from services.query_api.query import Stores
 from services.query_api.routes import blueprint
 from services.query_api import ui
-from services.web import errors, meta
+from services.web import compression, errors, meta
 
 
 def create_app(stores: Stores, cfg: QueryConfig | None = None, checks: dict[str, Check] | None = None) -> Flask:
     """`/readyz` answers from `checks`."""
     app = Flask(__name__)
     errors.install(app)
+    compression.install(app)
     meta.install(app, checks or {})
     app.register_blueprint(blueprint(stores, cfg or QueryConfig()))
     app.register_blueprint(ui.blueprint())
