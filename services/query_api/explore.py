@@ -68,12 +68,21 @@ def _div(value: int, by: int) -> int:
 
 def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     """What a selection can narrow to, among the matches of a find (service, optional type,
-    window, labels): the types present whatever the type asked, and key -> sorted values."""
+    window, labels): the types present whatever the type asked, and key -> sorted values.
+
+    The labels already chosen narrow the values as facets do: a key not chosen offers the values
+    of the profiles that match every chosen pair; a chosen key offers those matching the other
+    keys' pairs, so `version=1.5` still lists `1.4` beside it, and `zone` only the zones that
+    version ran in."""
     query = parse_query(params)
     out: dict[str, list[str]] = {}
     for key, value in stores.meta.label_pairs(query, MAX_LABEL_PAIRS):
         out.setdefault(key, []).append(value)
-    return {"types": stores.meta.types(query), "labels": out}
+    for chosen in dict.fromkeys(lb.key for lb in query.labels):
+        others = Labels(tuple(lb for lb in query.labels if lb.key != chosen))
+        pairs = stores.meta.label_pairs(replace(query, labels=others), MAX_LABEL_PAIRS, key=chosen)
+        out[chosen] = [value for _key, value in pairs]
+    return {"types": stores.meta.types(query), "labels": {k: out[k] for k in sorted(out) if out[k]}}
 
 
 # Timeline ---------------------------------------------------------------------------------

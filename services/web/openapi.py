@@ -160,6 +160,9 @@ _PATHS: dict[str, dict[str, Any]] = {
         "get": {
             "operationId": "listLabels",
             "summary": "The profile types and label keys and values of a service's profiles in a window",
+            "description": "`labels` narrows the values as facets do: a key not in it lists the values of the "
+                           "profiles matching every pair given, a key in it those matching the other keys' pairs, "
+                           "so a chosen key keeps its alternatives.",
             "security": _SECURED,
             "parameters": [_service(), _type(False), *_WINDOW, _LABELS],
             "responses": {

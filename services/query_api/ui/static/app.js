@@ -104,31 +104,49 @@ async function loadServices() {
 
 async function loadChoices() {
   const { from, to } = window_();
+  const input = $("labels");
+  const filter = completedPairs(state.labels || "");
   let found = { types: [], labels: {} };
-  try { found = await api("/api/0/labels", { service: state.service, from, to }); } catch (e) { if (e.status !== 404) throw e; }
+  try { found = await api("/api/0/labels", { service: state.service, type: state.type, from, to, labels: filter }); } catch (e) { if (e.status !== 404) throw e; }
   const types = found.types.filter((t) => t !== "trace");
   if (!state.type && types.length) setState({ type: types.includes("cpu") ? "cpu" : types[0] }, false);
   const sel = $("type");
   sel.replaceChildren(...types.map((t) => new Option(t, t)));
   if (state.type && !types.includes(state.type)) sel.add(new Option(state.type, state.type));
   sel.value = state.type || "";
-  labelChoices = found.labels;
-  fillLabelOptions();
+  labelChoices[input.id] = { filter, labels: found.labels };
+  fillLabelOptions(input);
 }
 
-let labelChoices = {};
+// Per labels input: the pairs the choices were asked under, and the key -> values answered.
+const labelChoices = {};
 
-// Autocomplete for "k=v,k=v": the options complete the last pair typed.
-function fillLabelOptions(input = $("labels")) {
+// "k=v,k=v,k=" -> "k=v,k=v": the pairs before the one being typed.
+function completedPairs(text) { return text.includes(",") ? text.slice(0, text.lastIndexOf(",")) : ""; }
+
+// Autocomplete for "k=v,k=v": the options complete the last pair typed, with the values that
+// exist beside the pairs before it (the API narrows them); a key already chosen is not offered.
+async function fillLabelOptions(input) {
   const text = input.value;
-  const head = text.includes(",") ? text.slice(0, text.lastIndexOf(",") + 1) : "";
+  const filter = completedPairs(text);
+  let got = labelChoices[input.id];
+  if (!got || got.filter !== filter) {
+    const { from, to } = window_();
+    let labels = {};
+    try { labels = (await api("/api/0/labels", { service: state.service, type: state.type, from, to, labels: filter })).labels; }
+    catch { return; }  // a pair still being typed may not parse yet
+    got = labelChoices[input.id] = { filter, labels };
+    if (input.value !== text) return;  // typed on meanwhile: that input's call fills the list
+  }
+  const head = filter ? filter + "," : "";
   const last = text.slice(head.length);
+  const chosen = new Set(filter.split(",").map((p) => p.slice(0, p.indexOf("=")).trim()));
   const options = [];
   if (last.includes("=")) {
     const key = last.slice(0, last.indexOf("="));
-    for (const v of labelChoices[key] || []) options.push(`${head}${key}=${v}`);
+    for (const v of got.labels[key] || []) options.push(`${head}${key}=${v}`);
   } else {
-    for (const [k, vs] of Object.entries(labelChoices)) for (const v of vs) options.push(`${head}${k}=${v}`);
+    for (const [k, vs] of Object.entries(got.labels)) if (!chosen.has(k)) for (const v of vs) options.push(`${head}${k}=${v}`);
   }
   $("label-options").replaceChildren(...options.slice(0, 500).map((o) => new Option(o, o)));
 }
@@ -525,8 +543,9 @@ function init() {
     $("fromto").hidden = $("range").value !== "";
     if ($("range").value) { setState(readForm()); render(); }
   });
-  $("labels").addEventListener("input", () => fillLabelOptions($("labels")));
-  $("base_labels").addEventListener("input", () => fillLabelOptions($("base_labels")));
+  for (const id of ["labels", "base_labels"]) {
+    for (const event of ["input", "focus"]) $(id).addEventListener(event, () => fillLabelOptions($(id)));
+  }
   $("sample_type").addEventListener("change", () => { setState({ sample_type: $("sample_type").value, focus: "" }); render(); });
   $("agg").addEventListener("change", () => { setState({ agg: $("agg").value }); render(); });
   $("search").addEventListener("input", () => { setState({ search: $("search").value }, false); if (flame) { drawFlame(); drawTable(); } });
