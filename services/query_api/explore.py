@@ -90,7 +90,12 @@ def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
 
 def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     """Profiles per bucket and the sum (or mean per profile) of one sample type per bucket, from
-    the totals each profile's row keeps: no blob is read."""
+    the totals each profile's row keeps: no blob is read.
+
+    Rows stored before totals were recorded (migration 0003 added them; only a blob holds them)
+    are counted in `profiles` and in `without_totals`, and left out of `values`: the sum is that
+    of the profiles with totals, and the mean divides by those only, so old rows never drag it
+    toward zero."""
     query = parse_query(params, merging=True)
     agg = aggregation(params)
     start, end = epoch(query.start), epoch(query.end)
@@ -98,6 +103,7 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     step = max(1, math.ceil((end - start + 1) / wanted))
     n = math.ceil((end - start + 1) / step)
     counts = [0] * n
+    known = [0] * n  # profiles of the bucket whose totals are recorded
     sums = [0] * n
     unknown = 0
     types: list[str] = []
@@ -116,10 +122,11 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         if totals is None or chosen not in names:
             unknown += 1
             continue
+        known[i] += 1
         sums[i] += totals[names.index(chosen)]
     values: list[float] = list(sums)
     if agg == "mean":
-        values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, counts)]
+        values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, known)]
     return {
         "start": start, "step": step, "sample_types": types, "sample_type": chosen, "aggregation": agg,
         "profiles": counts, "values": values, "without_totals": unknown,

@@ -178,7 +178,7 @@ _PATHS: dict[str, dict[str, Any]] = {
             "description": "From the totals each profile's row keeps: no profile is read. Answer: `start` (epoch "
                            "seconds), `step` (seconds), `profiles` and `values` (one per bucket), `sample_types`, "
                            "`sample_type`, `aggregation`, `without_totals` (profiles stored before totals were "
-                           "recorded).",
+                           "recorded: counted in `profiles`, left out of `values`, the mean divides by the others).",
             "security": _SECURED,
             "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION,
                            _param("buckets", False, {"type": "integer", "minimum": 1, "maximum": 1000},

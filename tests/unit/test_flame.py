@@ -174,3 +174,33 @@ def test_sample_type_names_come_from_the_signature():
     assert explore.sample_type_names("cpu/nanoseconds:samples/count,cpu/nanoseconds") == ["samples", "cpu"]
     assert explore.sample_type_names(":inuse_space/bytes") == ["inuse_space"]
 
+
+def test_rows_stored_before_totals_are_counted_but_left_out_of_the_sum_and_the_mean(tmp_path):
+    """Migration 0003 added the totals column; rows older than it have none, and only their blob
+    holds them, so the timeline counts them and says so rather than guess."""
+    from datetime import datetime, timezone
+
+    from services.query_api.query import Stores
+    from shared.adapters.blobs_local import LocalBlobStore
+    from shared.adapters.meta_sql import SqlMetaStore, migrate, sqlite_url
+    from shared.model import Labels, ProfileMeta, ProfileType
+
+    url = sqlite_url(tmp_path / "m.db")
+    migrate(url)
+    meta = SqlMetaStore(url)
+    sig = "cpu/nanoseconds:samples/count,cpu/nanoseconds"
+
+    def row(n: int, second: int, totals: tuple[int, ...]) -> ProfileMeta:
+        at = datetime(2026, 1, 1, 0, 0, second, tzinfo=timezone.utc)
+        return ProfileMeta(id=f"p{n}", service="shop", type=ProfileType.CPU, labels=Labels(), created_at=at,
+                           received_at=at, size=1, signature=sig, totals=totals)
+
+    meta.put([row(1, 1, (1, 10)), row(2, 2, (3, 30)), row(3, 3, ())])  # p3: stored before totals
+    stores = Stores(meta=meta, blobs=LocalBlobStore(tmp_path / "b"))
+    query = {"service": "shop", "type": "cpu", "from": "2026-01-01T00:00:00", "to": "2026-01-01T00:00:09",
+             "buckets": "1"}
+    summed = explore.timeline(stores, query)
+    assert (summed["profiles"], summed["values"], summed["without_totals"]) == ([3], [40], 1)
+    mean = explore.timeline(stores, {**query, "aggregation": "mean"})
+    assert mean["values"] == [20]  # (10 + 30) / 2: the row without totals is not a zero
+    meta.close()
