@@ -511,6 +511,8 @@ async function loadFlame() {
   performance.mark("flame:drawn");
   drawTable();
   performance.mark("flame:table");
+  // The frame after the next has been painted: past style, layout and paint of graph and table.
+  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("flame:painted")));
 }
 
 async function render() {
