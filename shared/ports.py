@@ -62,8 +62,9 @@ class MetaStore(Protocol):
         """The distinct (type, signature) of the matches of `query` whatever its type, sorted: the
         sample and period types each type holds, as Pyroscope's profile types list them."""
 
-    def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
-        """The distinct (key, value) label pairs of the matches of `query`, sorted, at most `limit`."""
+    def label_pairs(self, query: Query, limit: int, key: str | None = None) -> list[tuple[str, str]]:
+        """The distinct (key, value) label pairs of the matches of `query`, sorted, at most `limit`;
+        only those of `key` when given."""
 
     def get_many(self, ids: Sequence[str]) -> list[ProfileMeta]:
         """The rows for these ids that exist, in no particular order."""

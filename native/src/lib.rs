@@ -1,9 +1,10 @@
 //! The pprof core of profefe-py: bounded gunzip, protobuf decoding with pprof's validity checks,
-//! and a streaming merge that writes gzip pprof. Pure Rust; the Python module (`python`
-//! feature) wraps it, releasing the GIL for every call that reads or writes a profile.
+//! a streaming merge that writes gzip pprof, and flame graph trees. Pure Rust; the Python module
+//! (`python` feature) wraps it, releasing the GIL for every call that reads or writes a profile.
 
 pub mod check;
 pub mod error;
+pub mod flame;
 pub mod gz;
 pub mod merge;
 pub mod profile;

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::error::{guarded, Error};
-use crate::{gz, merge, profile};
+use crate::{flame, gz, merge, profile};
 
 fn raise(py: Python<'_>, e: Error) -> PyErr {
     let errors = match py.import("shared.pprof.errors") {
@@ -83,6 +83,56 @@ fn compress(py: Python<'_>, raw: &[u8], level: u32) -> Py<PyBytes> {
     PyBytes::new(py, &out).unbind()
 }
 
+type FlameTuple = (Vec<(String, String)>, usize, Vec<String>, Vec<u32>, Vec<u32>, Vec<Vec<i64>>, Vec<Vec<i64>>, usize,
+                  Vec<(u32, Vec<i64>, Vec<i64>)>);
+
+/// Sums beyond i64 (292 years of CPU time) saturate, so every value converts to a Python int cheaply.
+fn clamp(v: &[i128]) -> Vec<i64> {
+    v.iter().map(|&x| i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX })).collect()
+}
+
+/// The flame graph of the raw protobuf profile `raw` cut to `budget` nodes, with its top table
+/// (see flame.rs); with `base`, a diff: the base is side 0 and `raw` side 1. Returns (sample types
+/// of `raw`, the column shown, names, then per node: name, depth; per side then node: totals,
+/// selfs; the nodes folded; top rows (name, flat per side, cum per side)). ValueError for a
+/// sample type the profiles lack.
+#[pyfunction]
+#[pyo3(signature = (raw, sample_type, budget, top_rows, base = None))]
+fn flame_tree(py: Python<'_>, raw: &[u8], sample_type: &str, budget: usize, top_rows: usize, base: Option<&[u8]>)
+    -> PyResult<FlameTuple> {
+    let done = py.allow_threads(|| {
+        guarded(|| {
+            let target = profile::Profile::decode(raw)?;
+            let column = match flame::column(&target, sample_type) {
+                Ok(c) => c,
+                Err(why) => return Ok(Err(why)),
+            };
+            let types: Vec<(String, String)> = target
+                .sample_types
+                .iter()
+                .map(|t| (target.string(t.r#type).to_string(), target.string(t.unit).to_string()))
+                .collect();
+            let mut tree = flame::Tree::new(if base.is_some() { 2 } else { 1 });
+            if let Some(base) = base {
+                let b = profile::Profile::decode(base)?;
+                match flame::column(&b, &types[column].0) {
+                    Ok(bc) => tree.add(&b, bc, 0),
+                    Err(why) => return Ok(Err(format!("the base: {why}"))),
+                }
+            }
+            tree.add(&target, column, if base.is_some() { 1 } else { 0 });
+            let cut = tree.cut(budget, top_rows);
+            let top = cut.top.iter().map(|(n, f, c)| (*n, clamp(f), clamp(c))).collect();
+            Ok(Ok((types, column, cut.names, cut.name, cut.depth, cut.total.iter().map(|v| clamp(v)).collect(),
+                   cut.self_.iter().map(|v| clamp(v)).collect(), cut.folded, top)))
+        })
+    });
+    match done.map_err(|e| raise(py, e))? {
+        Ok(out) => Ok(out),
+        Err(why) => Err(PyValueError::new_err(why)),
+    }
+}
+
 /// A streaming merge: add profiles one at a time, then encode or write the result.
 #[pyclass(name = "Merger", module = "shared.pprof._native")]
 struct PyMerger {
@@ -136,6 +186,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(totals, m)?)?;
     m.add_function(wrap_pyfunction!(compress, m)?)?;
+    m.add_function(wrap_pyfunction!(flame_tree, m)?)?;
     m.add_class::<PyMerger>()?;
     Ok(())
 }

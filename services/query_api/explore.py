@@ -68,12 +68,21 @@ def _div(value: int, by: int) -> int:
 
 def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     """What a selection can narrow to, among the matches of a find (service, optional type,
-    window, labels): the types present whatever the type asked, and key -> sorted values."""
+    window, labels): the types present whatever the type asked, and key -> sorted values.
+
+    The labels already chosen narrow the values as facets do: a key not chosen offers the values
+    of the profiles that match every chosen pair; a chosen key offers those matching the other
+    keys' pairs, so `version=1.5` still lists `1.4` beside it, and `zone` only the zones that
+    version ran in."""
     query = parse_query(params)
     out: dict[str, list[str]] = {}
     for key, value in stores.meta.label_pairs(query, MAX_LABEL_PAIRS):
         out.setdefault(key, []).append(value)
-    return {"types": stores.meta.types(query), "labels": out}
+    for chosen in dict.fromkeys(lb.key for lb in query.labels):
+        others = Labels(tuple(lb for lb in query.labels if lb.key != chosen))
+        pairs = stores.meta.label_pairs(replace(query, labels=others), MAX_LABEL_PAIRS, key=chosen)
+        out[chosen] = [value for _key, value in pairs]
+    return {"types": stores.meta.types(query), "labels": {k: out[k] for k in sorted(out) if out[k]}}
 
 
 # Timeline ---------------------------------------------------------------------------------
@@ -81,7 +90,12 @@ def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
 
 def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     """Profiles per bucket and the sum (or mean per profile) of one sample type per bucket, from
-    the totals each profile's row keeps: no blob is read."""
+    the totals each profile's row keeps: no blob is read.
+
+    Rows stored before totals were recorded (migration 0003 added them; only a blob holds them)
+    are counted in `profiles` and in `without_totals`, and left out of `values`: the sum is that
+    of the profiles with totals, and the mean divides by those only, so old rows never drag it
+    toward zero."""
     query = parse_query(params, merging=True)
     agg = aggregation(params)
     start, end = epoch(query.start), epoch(query.end)
@@ -89,6 +103,7 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     step = max(1, math.ceil((end - start + 1) / wanted))
     n = math.ceil((end - start + 1) / step)
     counts = [0] * n
+    known = [0] * n  # profiles of the bucket whose totals are recorded
     sums = [0] * n
     unknown = 0
     types: list[str] = []
@@ -107,10 +122,11 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         if totals is None or chosen not in names:
             unknown += 1
             continue
+        known[i] += 1
         sums[i] += totals[names.index(chosen)]
     values: list[float] = list(sums)
     if agg == "mean":
-        values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, counts)]
+        values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, known)]
     return {
         "start": start, "step": step, "sample_types": types, "sample_type": chosen, "aggregation": agg,
         "profiles": counts, "values": values, "without_totals": unknown,
@@ -132,7 +148,7 @@ def flamegraph(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> d
     budget = positive(params, "max_nodes", cfg.flame_max_nodes, cfg.flame_max_nodes)
     merged = merged_query(stores, query, cfg)
     try:
-        out = flame.flame_json(merged.profile, sample_type=params.get("sample_type"), budget=budget,
+        out = flame.flame_json(merged.merger.encode(), sample_type=params.get("sample_type"), budget=budget,
                                scale=scale_of(merged, agg))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
@@ -177,8 +193,8 @@ def diff_flamegraph(stores: Stores, params: Mapping[str, str], cfg: QueryConfig)
     budget = positive(params, "max_nodes", cfg.flame_max_nodes, cfg.flame_max_nodes)
     base, target = _side(stores, dq.base, cfg, "base"), _side(stores, dq.target, cfg, "target")
     try:
-        out = flame.diff_json(base.profile, target.profile, sample_type=params.get("sample_type"), budget=budget,
-                              base_scale=scale_of(base, agg), target_scale=scale_of(target, agg))
+        out = flame.diff_json(base.merger.encode(), target.merger.encode(), sample_type=params.get("sample_type"),
+                              budget=budget, base_scale=scale_of(base, agg), target_scale=scale_of(target, agg))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     out.update(aggregation=agg, base_profiles=base.profiles, target_profiles=target.profiles)
@@ -191,7 +207,7 @@ def diff_pprof(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> t
     dq = parse_diff(params)
     agg = aggregation(params)
     base, target = _side(stores, dq.base, cfg, "base"), _side(stores, dq.target, cfg, "target")
-    base_p, target_p = base.profile, target.profile
+    base_p, target_p = base.profile(), target.profile()
     if agg == "mean":
         mean_profile(base_p, base.profiles)
         mean_profile(target_p, target.profiles)
@@ -215,7 +231,6 @@ def diff_pprof(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> t
 def merge_aggregated(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> tuple[bytes, str]:
     """`/merge` with `aggregation`: the sum (the default, profefe's) or the mean per profile."""
     merged = merged_query(stores, parse_query(params, merging=True), cfg)
-    profile = merged.profile
     if aggregation(params) == "mean":
-        profile = mean_profile(profile, merged.profiles)
-    return pprof.write(profile, level=1), merged.filename
+        return pprof.write(mean_profile(merged.profile(), merged.profiles), level=1), merged.filename
+    return merged.merger.write(level=1), merged.filename

@@ -17,11 +17,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Iterable
 
-from services.query_api import flame
 from services.query_api import querier_pb2 as pb
 from services.query_api.config import QueryConfig
 from services.query_api.explore import MAX_LABEL_PAIRS, sample_type_names
-from services.query_api.query import Stores, merged_query
+from services.query_api.query import Merged, Stores, merged_query
 from services.query_api.selector import ProfileTypeId, Selector, parse_selector, selectors, window
 from shared import pprof
 from shared.errors import BadRequest, NotFound
@@ -187,18 +186,18 @@ def _refuse_selectors(req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProf
         raise BadRequest("profile id selectors are not supported")
 
 
-def _merged(stores: Stores, query: Query, cfg: QueryConfig) -> pprof.Profile | None:
+def _merged(stores: Stores, query: Query, cfg: QueryConfig) -> Merged | None:
     try:
-        return merged_query(stores, query, cfg).profile
+        return merged_query(stores, query, cfg)
     except NotFound:
         return None
 
 
 def _column(profile: pprof.Profile, tid: ProfileTypeId) -> int:
-    try:
-        return flame.sample_type_index(profile, tid.sample_type)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    names = [t for t, _unit in pprof.sample_types(profile)]
+    if tid.sample_type not in names:
+        raise BadRequest(f'no sample type "{tid.sample_type}" (have {", ".join(names)})')
+    return names.index(tid.sample_type)
 
 
 def select_merge_stacktraces(stores: Stores, req: pb.SelectMergeStacktracesRequest,
@@ -210,38 +209,43 @@ def select_merge_stacktraces(stores: Stores, req: pb.SelectMergeStacktracesReque
     budget = cfg.flame_max_nodes
     if req.HasField("max_nodes") and req.max_nodes > 0:
         budget = min(budget, req.max_nodes)
-    profile = _merged(stores, query, cfg)
-    tree = flame.Node(flame.ROOT)
-    if profile is not None:
-        tree, _folded = flame.truncate(flame.build_tree(profile, _column(profile, tid)), budget)
+    merged = _merged(stores, query, cfg)
+    if merged is None:
+        return pb.SelectMergeStacktracesResponse(flamegraph=pb.FlameGraph(names=["total"], levels=[
+            pb.Level(values=[0, 0, 0, 0])]))
+    try:
+        tree = pprof.flame_tree(merged.merger.encode(), sample_type=tid.sample_type, budget=budget, top_rows=0)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return pb.SelectMergeStacktracesResponse(flamegraph=flame_graph(tree))
 
 
-def flame_graph(tree: flame.Node) -> pb.FlameGraph:
+def flame_graph(tree: pprof.FlameTree) -> pb.FlameGraph:
     """Pyroscope's flame graph: `names`, and per depth four numbers per node (offset from the end
     of the node before it on that level, total, self, name index); children start at their
-    parent's left edge, heaviest first, self last. The root is named "total"."""
-    names = flame.Names()
-    names("total")
+    parent's left edge, in the tree's order (heaviest first). The root is named "total".
+
+    The tree's nodes come in pre-order, so a node starts where its parent's previous child ended
+    (or at its parent's start, for the first child)."""
     levels: list[list[int]] = []
     ends: list[int] = []
+    cursor: list[int] = [0]  # per depth, where the next node at that depth starts
     max_self = 0
-    stack: list[tuple[flame.Node, int, int]] = [(tree, 0, 0)]
-    while stack:
-        node, depth, start = stack.pop()
+    totals, selfs = tree.total[0], tree.self[0]
+    for i, depth in enumerate(tree.depth):
         if depth == len(levels):
             levels.append([])
             ends.append(0)
-        levels[depth] += [start - ends[depth], node.total, node.self, names(node.name) if depth else 0]
-        ends[depth] = start + node.total
-        max_self = max(max_self, node.self)
-        placed, x = [], start
-        for child in sorted(node.children.values(), key=flame.child_order):
-            placed.append((child, depth + 1, x))
-            x += child.total
-        stack.extend(reversed(placed))
-    return pb.FlameGraph(names=names.names, levels=[pb.Level(values=v) for v in levels], total=tree.total,
-                         max_self=max_self)
+        while len(cursor) <= depth + 1:
+            cursor.append(0)
+        start, total = cursor[depth], totals[i]
+        levels[depth] += [start - ends[depth], total, selfs[i], tree.name[i] + 1 if depth else 0]
+        ends[depth] = start + total
+        cursor[depth] = start + total
+        cursor[depth + 1] = start
+        max_self = max(max_self, selfs[i])
+    return pb.FlameGraph(names=["total", *tree.names], levels=[pb.Level(values=v) for v in levels],
+                         total=totals[0] if totals else 0, max_self=max_self)
 
 
 def select_merge_profile(stores: Stores, req: pb.SelectMergeProfileRequest, cfg: QueryConfig) -> pprof.Profile:
@@ -249,9 +253,10 @@ def select_merge_profile(stores: Stores, req: pb.SelectMergeProfileRequest, cfg:
     nothing matches)."""
     _refuse_selectors(req)
     query, tid = merge_query(req.profile_typeID, req.label_selector, req.start, req.end)
-    profile = _merged(stores, query, cfg)
-    if profile is None:
+    merged = _merged(stores, query, cfg)
+    if merged is None:
         return pprof.Profile()
+    profile = merged.profile()
     col = _column(profile, tid)
     kept_type, kept_unit = profile.sample_type[col].type, profile.sample_type[col].unit
     del profile.sample_type[:]

@@ -101,10 +101,10 @@ def read_blob(stores: Stores, meta: ProfileMeta) -> bytes:
 
 def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> bytes:
     """One gzip pprof merging `metas` (in order); traces and incompatible profiles are refused."""
-    return pprof.write(merge_metas(stores, metas, cfg), level=1)
+    return merge_metas(stores, metas, cfg).write(level=1)
 
 
-def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> pprof.Profile:
+def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> pprof.Merger:
     _check_count(len(metas), cfg)
     for m in metas:
         if not m.type.is_pprof:
@@ -112,7 +112,7 @@ def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) 
     merger = pprof.Merger()
     for m in metas:
         merger.add(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes)
-    return merger.result()
+    return merger
 
 
 def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, str]:
@@ -120,17 +120,21 @@ def merge_query(stores: Stores, query: Query, cfg: QueryConfig) -> tuple[bytes, 
     some (see `merge_plan`), else straight from the raw profiles; `limit` always reads raw profiles.
     Returns the gzip pprof and its file name."""
     merged = merged_query(stores, query, cfg)
-    return pprof.write(merged.profile, level=1), merged.filename
+    return merged.merger.write(level=1), merged.filename
 
 
 @dataclass(frozen=True)
 class Merged:
     """A merge and how many stored profiles it holds (a window counts its profiles), which is
-    what a mean per profile divides by."""
+    what a mean per profile divides by. The merge stays in the native merger until a caller asks
+    for it as bytes (`merger.encode()`, `merger.write()`) or as a Profile to change."""
 
-    profile: pprof.Profile
+    merger: pprof.Merger
     profiles: int
     filename: str
+
+    def profile(self) -> pprof.Profile:
+        return self.merger.result()
 
 
 def merged_query(stores: Stores, query: Query, cfg: QueryConfig) -> Merged:
@@ -156,7 +160,7 @@ class _WindowGone(Exception):
     """An input the plan named is gone: the compactor replaced or pruned it meanwhile."""
 
 
-def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> pprof.Profile:
+def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> pprof.Merger:
     merger = pprof.Merger()
     for w in planned.windows:
         assert w.blob_key is not None
@@ -171,7 +175,7 @@ def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConf
         except NotFound:
             raise _WindowGone from None  # folded into a rebuilt window, or pruned, since we planned
         merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
-    return merger.result()
+    return merger
 
 
 def _check_count(n: int, cfg: QueryConfig) -> None:

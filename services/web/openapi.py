@@ -160,6 +160,9 @@ _PATHS: dict[str, dict[str, Any]] = {
         "get": {
             "operationId": "listLabels",
             "summary": "The profile types and label keys and values of a service's profiles in a window",
+            "description": "`labels` narrows the values as facets do: a key not in it lists the values of the "
+                           "profiles matching every pair given, a key in it those matching the other keys' pairs, "
+                           "so a chosen key keeps its alternatives.",
             "security": _SECURED,
             "parameters": [_service(), _type(False), *_WINDOW, _LABELS],
             "responses": {
@@ -175,7 +178,7 @@ _PATHS: dict[str, dict[str, Any]] = {
             "description": "From the totals each profile's row keeps: no profile is read. Answer: `start` (epoch "
                            "seconds), `step` (seconds), `profiles` and `values` (one per bucket), `sample_types`, "
                            "`sample_type`, `aggregation`, `without_totals` (profiles stored before totals were "
-                           "recorded).",
+                           "recorded: counted in `profiles`, left out of `values`, the mean divides by the others).",
             "security": _SECURED,
             "parameters": [_service(), _type(True), *_WINDOW, _LABELS, _SAMPLE_TYPE, _AGGREGATION,
                            _param("buckets", False, {"type": "integer", "minimum": 1, "maximum": 1000},

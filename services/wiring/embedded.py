@@ -23,7 +23,7 @@ from services.query_api import routes as query_routes
 from services.query_api import ui
 from services.query_api.query import Stores
 from services.roles import ServeRole
-from services.web import auth, errors, meta
+from services.web import auth, compression, errors, meta
 from services.web.access import CountingBlobs, instrument
 from services.wiring.startup import CannotStart, announce
 from shared.adapters.blobs_local import LocalBlobStore
@@ -108,6 +108,7 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None =
     app = Flask("profefe")
     app.config["MAX_CONTENT_LENGTH"] = cfg.ingest.max_body_bytes
     errors.install(app)
+    compression.install(app)
     meta.install(app, {"sqlite": ports.meta.ping, "blobs": ports.blobs.ping})
     publish = ports.publisher()
     app.register_blueprint(ingest_routes.blueprint(publish, cfg.ingest))

@@ -153,13 +153,15 @@ class SqlMetaStore:
         with self._guard(), self.engine.connect() as conn:
             return [(t, sig) for t, sig in conn.execute(stmt)]
 
-    def label_pairs(self, query: Query, limit: int) -> list[tuple[str, str]]:
+    def label_pairs(self, query: Query, limit: int, key: str | None = None) -> list[tuple[str, str]]:
         pl = profile_labels
         stmt = (
             sa.select(pl.c.key, pl.c.value).distinct()
             .where(pl.c.profile_id.in_(sa.select(profiles.c.id).where(*_conditions(query))))
             .order_by(pl.c.key, pl.c.value).limit(limit)
         )
+        if key is not None:
+            stmt = stmt.where(pl.c.key == key)
         with self._guard(), self.engine.connect() as conn:
             return [(k, v) for k, v in conn.execute(stmt)]
 

@@ -2,11 +2,12 @@
 
 The profile is the generated protobuf message (`Profile`, perftools.profiles.Profile) with its
 string table; the functions here resolve strings where they need to. Reading, checking, merging
-and writing are done by the native core (`_native`, built from native/ in Rust) with the GIL
+and writing, and the trees of flame graphs, are done by the native core (`_native`, built from native/ in Rust) with the GIL
 released. Nothing else of the project is imported from here.
 """
 
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
+from shared.pprof.flame import FlameTree, flame_tree
 from shared.pprof.info import period_type, sample_types, totals
 from shared.pprof.merge import Merger, merge
 from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, Checked, check, decompress, parse, parse_unchecked
@@ -18,6 +19,7 @@ from shared.pprof.write import write
 __all__ = [
     "Checked",
     "DEFAULT_MAX_DECOMPRESSED",
+    "FlameTree",
     "IncompatibleProfiles",
     "MalformedProfile",
     "Merger",
@@ -27,6 +29,7 @@ __all__ = [
     "check",
     "check_valid",
     "decompress",
+    "flame_tree",
     "merge",
     "parse",
     "parse_unchecked",

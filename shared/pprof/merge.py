@@ -68,6 +68,10 @@ class Merger:
         """The merged profile, compacted; the Merger can go on accepting profiles afterwards."""
         return Profile.FromString(self._state.encode())
 
+    def encode(self) -> bytes:
+        """The merged profile's protobuf encoding, without building the Profile."""
+        return self._state.encode()
+
     def write(self, *, level: int = DEFAULT_LEVEL) -> bytes:
         """`write(self.result(), level=level)` without building the Profile in between."""
         return self._state.write(level)

@@ -30,6 +30,21 @@ def test_labels_name_the_types_and_pairs_that_exist(shop):
     assert got == {"types": ["cpu"], "labels": {"version": ["1.4", "1.5"]}}
 
 
+def test_label_values_narrow_to_the_labels_already_chosen(api):
+    """Facets: a key not chosen offers what the chosen pairs leave; a chosen key offers what the
+    other keys' pairs leave, so its alternatives stay in the list."""
+    for minute, labels in ((1, "version=1.4,zone=a"), (2, "version=1.5,zone=b"), (3, "version=1.5,zone=c")):
+        upload(api, service="shop", labels=labels, created_at=f"2026-01-01T00:0{minute}:00")
+    everything = body(api.get("/api/0/labels", {"service": "shop", **RANGE}))
+    assert everything["labels"] == {"version": ["1.4", "1.5"], "zone": ["a", "b", "c"]}
+    one = body(api.get("/api/0/labels", {"service": "shop", "type": "cpu", **RANGE, "labels": "version=1.5"}))
+    assert one["labels"] == {"version": ["1.4", "1.5"], "zone": ["b", "c"]}
+    two = body(api.get("/api/0/labels", {"service": "shop", **RANGE, "labels": "version=1.5,zone=b"}))
+    assert two["labels"] == {"version": ["1.5"], "zone": ["b", "c"]}
+    none = body(api.get("/api/0/labels", {"service": "shop", **RANGE, "labels": "zone=a,version=1.5"}))
+    assert none["labels"] == {"version": ["1.4"], "zone": ["b", "c"]}
+
+
 def test_timeline_counts_profiles_and_sums_the_sample_type_per_bucket(shop):
     got = body(shop.get("/api/0/timeline", {"service": "shop", "type": "cpu", **RANGE, "buckets": "60",
                                             "sample_type": "cpu"}))

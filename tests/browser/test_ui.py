@@ -34,8 +34,9 @@ def post(url: str, path: Path, ptype: str, labels: str) -> None:
 def collector(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     with running_serve(tmp / "data", tmp / "serve.log") as url:
-        for i in range(1, 11):
-            post(url, TESTDATA / f"cpu-{i}.pb.gz", "cpu", f"version={'1.4' if i <= 5 else '1.5'}")
+        for i in range(1, 11):  # 1.4 ran in zone a, 1.5 in zones a and b
+            zone = "a" if i <= 7 else "b"
+            post(url, TESTDATA / f"cpu-{i}.pb.gz", "cpu", f"version={'1.4' if i <= 5 else '1.5'},zone={zone}")
         for i in (1, 2, 3):
             post(url, TESTDATA / f"heap-{i}.pb.gz", "heap", "version=1.5")
         yield url
@@ -108,6 +109,19 @@ def test_zoom_search_and_the_sample_type_switch(page, collector):
     assert first
 
 
+OPTIONS = "want => [...document.querySelectorAll('#label-options option')].map(o => o.value).join(' ') === want"
+
+
+def test_label_completion_offers_the_values_beside_the_pairs_already_chosen(page, collector):
+    open_view(page, collector, service="shop", type="cpu", **RANGE)
+    page.fill("#labels", "version=1.4,")
+    page.wait_for_function(OPTIONS, arg="version=1.4,zone=a", timeout=10_000)
+    page.fill("#labels", "version=1.5,zone=")
+    page.wait_for_function(OPTIONS, arg="version=1.5,zone=a version=1.5,zone=b", timeout=10_000)
+    page.fill("#labels", "zone=b,version=")
+    page.wait_for_function(OPTIONS, arg="zone=b,version=1.5", timeout=10_000)
+
+
 def test_heap_defaults_to_the_mean_and_says_so(page, collector):
     open_view(page, collector, service="shop", type="heap", **RANGE)
     assert page.input_value("#agg") == "mean"
@@ -140,6 +154,7 @@ def test_the_download_is_a_pprof_that_go_tool_pprof_opens(page, collector, tmp_p
 def test_the_apis_answer_without_the_ui(collector):
     q = urlencode({"service": "shop", "type": "cpu", **RANGE})
     with urllib.request.urlopen(f"{collector}/api/0/labels?{q}") as resp:
-        assert json.loads(resp.read())["body"] == {"types": ["cpu", "heap"], "labels": {"version": ["1.4", "1.5"]}}
+        assert json.loads(resp.read())["body"] == {"types": ["cpu", "heap"],
+                                                   "labels": {"version": ["1.4", "1.5"], "zone": ["a", "b"]}}
     diff = f"{collector}/api/0/profiles/diff?{q}&labels=version%3D1.5&base_labels=version%3D1.4"
     assert pprof_top(diff)

@@ -68,6 +68,12 @@ class Deployment:
                        f"&from={format_time(from_epoch(start))[:-1]}&to={format_time(from_epoch(end))[:-1]}{extra}")
         return r.status_code, (canonical(r.get_data()) if r.status_code == 200 else r.get_json()["error"])
 
+    def flame(self, start: int, end: int, labels: str = "", *, windows: bool = True, agg: str = "mean"):
+        client = self.client if windows else self.raw_client
+        r = client.get(f"/api/0/flamegraph?service={SERVICE}&type=cpu&labels={labels}&aggregation={agg}"
+                       f"&from={format_time(from_epoch(start))[:-1]}&to={format_time(from_epoch(end))[:-1]}")
+        return r.status_code, r.get_json()
+
     def plan_inputs(self, start: int, end: int, labels: str = ""):
         from services.query_api import merge_plan
         from shared.model import Query
@@ -303,6 +309,32 @@ def test_the_populated_data_does_use_every_kind_of_input(populated):
     spans = Counter(w.span for w in plan.windows)
     assert spans[DAY] >= 2 and spans[HOUR] > 10 and len(plan.raw) > 10
     assert d.merge(start, end) == d.merge(start, end, windows=False)
+
+
+MEAN = "&aggregation=mean"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=st.integers(-2 * HOUR, 40 * HOUR), b=st.integers(-2 * HOUR, 40 * HOUR), labels=st.sampled_from(FILTERS))
+def test_windows_and_raw_give_the_same_mean_for_the_merge_and_the_flame_graph(populated, a, b, labels):
+    d, start, _ = populated
+    lo, hi = sorted((start + a, start + b))
+    assert d.merge(lo, hi, labels, extra=MEAN) == d.merge(lo, hi, labels, windows=False, extra=MEAN)
+    assert d.flame(lo, hi, labels) == d.flame(lo, hi, labels, windows=False)
+
+
+def test_the_mean_through_windows_divides_by_every_profile_the_windows_hold(populated):
+    d, start, end = populated
+    assert d.plan_inputs(start, end).windows  # the whole range is mostly windows
+    status, mean = d.flame(start, end)
+    _, summed = d.flame(start, end, agg="sum")
+    _, raw_sum = d.flame(start, end, windows=False, agg="sum")
+    assert status == 200 and summed == raw_sum
+    profiles = summed["body"]["profiles"]
+    assert profiles > 100 and mean["body"]["profiles"] == profiles
+    assert mean["body"]["total"] == round(summed["body"]["total"] / profiles, 3)
+    assert d.merge(start, end, extra=MEAN) == d.merge(start, end, windows=False, extra=MEAN)
+    assert d.merge(start, end, extra=MEAN) != d.merge(start, end)
 
 
 def test_a_window_replaced_while_being_read_is_planned_again(deployment, monkeypatch):

@@ -1,6 +1,8 @@
 """The arithmetic behind the UI: trees, truncation, top tables, diffs and the mean per profile."""
 from __future__ import annotations
 
+import pytest
+
 from shared.pprof import Profile
 from services.query_api import explore, flame
 
@@ -23,6 +25,10 @@ def stacks_profile(stacks: dict[tuple[str, ...], int], sample_type: str = "cpu")
     return p
 
 
+def raw(stacks: dict[tuple[str, ...], int]) -> bytes:
+    return stacks_profile(stacks).SerializeToString()
+
+
 def decode(out: dict) -> dict[tuple[str, ...], tuple]:
     """path -> (total, self) of a flame_json answer, rebuilt from its pre-order arrays."""
     names, nodes = out["names"], out["nodes"]
@@ -40,7 +46,7 @@ SAMPLE = {("main", "a", "x"): 50, ("main", "a"): 10, ("main", "b", "x"): 30, ("m
 
 
 def test_the_tree_holds_totals_and_self_values_per_call_path():
-    got = decode(flame.flame_json(stacks_profile(SAMPLE), sample_type=None, budget=1000))
+    got = decode(flame.flame_json(raw(SAMPLE), sample_type=None, budget=1000))
     assert got[()] == (100, 0)
     assert got[("main",)] == (100, 0)
     assert got[("main", "a")] == (60, 10)
@@ -49,13 +55,13 @@ def test_the_tree_holds_totals_and_self_values_per_call_path():
 
 
 def test_children_come_heaviest_first():
-    out = flame.flame_json(stacks_profile(SAMPLE), sample_type=None, budget=1000)
+    out = flame.flame_json(raw(SAMPLE), sample_type=None, budget=1000)
     order = [out["names"][n] for n, d in zip(out["nodes"]["name"], out["nodes"]["depth"]) if d == 2]
     assert order == ["a", "b", "c", "d"]
 
 
 def test_truncation_keeps_the_heaviest_paths_and_sums_the_rest_into_other():
-    out = flame.flame_json(stacks_profile(SAMPLE), sample_type=None, budget=4)  # root, main, a, x
+    out = flame.flame_json(raw(SAMPLE), sample_type=None, budget=4)  # root, main, a, x
     got = decode(out)
     assert set(got) == {(), ("main",), ("main", "a"), ("main", "a", "x"), ("main", "other")}
     assert got[("main", "other")] == (40, 40)  # b (30, with x) + c (7) + d (3)
@@ -63,21 +69,24 @@ def test_truncation_keeps_the_heaviest_paths_and_sums_the_rest_into_other():
     assert out["folded"] == 4  # b, b/x, c, d
 
 
+def top(out: dict) -> dict[str, tuple]:
+    return {out["names"][n]: tuple(rest) for n, *rest in out["top"]}
+
+
 def test_top_counts_flat_at_the_leaf_and_cum_once_per_sample_even_when_recursive():
-    p = stacks_profile({("main", "f", "f", "g"): 5, ("main", "f"): 2})
-    top = flame.top(p, 0)
-    assert top["f"] == (2, 7)
-    assert top["g"] == (5, 5)
-    assert top["main"] == (0, 7)
+    got = top(flame.flame_json(raw({("main", "f", "f", "g"): 5, ("main", "f"): 2}), sample_type=None, budget=100))
+    assert got["f"] == (2, 7)
+    assert got["g"] == (5, 5)
+    assert got["main"] == (0, 7)
 
 
 def test_the_table_is_cut_to_top_rows_by_flat():
-    out = flame.flame_json(stacks_profile(SAMPLE), sample_type=None, budget=1000, top_rows=2)
+    out = flame.flame_json(raw(SAMPLE), sample_type=None, budget=1000, top_rows=2)
     assert [[out["names"][r[0]], r[1], r[2]] for r in out["top"]] == [["x", 80, 80], ["a", 10, 60]]
 
 
 def test_mean_scales_every_value_by_the_number_of_profiles():
-    out = flame.flame_json(stacks_profile(SAMPLE), sample_type=None, budget=1000, scale=1 / 4)
+    out = flame.flame_json(raw(SAMPLE), sample_type=None, budget=1000, scale=1 / 4)
     got = decode(out)
     assert got[()] == (25, 0)
     assert got[("main", "c")] == (1.75, 1.75)
@@ -90,14 +99,9 @@ def test_mean_profile_rounds_to_the_nearest_integer_both_ways():
     assert [s.value[0] for s in p.sample] == [4, 3, -3]
 
 
-def test_share_change_is_normalised_to_each_sides_total():
-    assert flame.share_change(10, 40, 100, 200) == 0.2 - 0.1
-    assert flame.share_change(5, 0, 10, 0) == -0.5
-
-
 def test_the_diff_lays_both_trees_over_each_other_and_ranks_by_change_of_share():
-    base = stacks_profile({("main", "a"): 50, ("main", "b"): 50})
-    target = stacks_profile({("main", "a"): 90, ("main", "b"): 30, ("main", "n"): 80})
+    base = raw({("main", "a"): 50, ("main", "b"): 50})
+    target = raw({("main", "a"): 90, ("main", "b"): 30, ("main", "n"): 80})
     out = flame.diff_json(base, target, sample_type=None, budget=1000)
     got = decode(out)
     assert got[("main", "a")] == (50, 90)
@@ -107,12 +111,96 @@ def test_the_diff_lays_both_trees_over_each_other_and_ranks_by_change_of_share()
     assert names[:2] == ["n", "b"]  # n: +40 points of share, b: -35, a: -5
 
 
+def two_columns(stacks: dict[tuple[str, ...], tuple[int, int]]) -> bytes:
+    """Go's CPU profile shape: `samples/count` then `cpu/nanoseconds`."""
+    p = stacks_profile({k: cpu for k, (_samples, cpu) in stacks.items()})
+    p.string_table.extend(["samples", "count"])
+    del p.sample_type[:]
+    p.sample_type.add(type=len(p.string_table) - 2, unit=len(p.string_table) - 1)
+    p.sample_type.add(type=1, unit=2)
+    for sample, (samples, cpu) in zip(p.sample, stacks.values()):
+        sample.value[:] = [samples, cpu]
+    return p.SerializeToString()
+
+
 def test_a_sample_type_is_chosen_by_name_and_defaults_to_the_last():
-    p = stacks_profile({("a",): 1})
-    assert flame.sample_type_index(p, None) == 0
-    assert flame.sample_type_index(p, "cpu") == 0
+    data = two_columns({("main", "a"): (1, 10), ("main", "b"): (3, 20)})
+    last = flame.flame_json(data, sample_type=None, budget=100)
+    assert (last["sample_type"], last["unit"], last["total"]) == ("cpu", "nanoseconds", 30)
+    assert [t["type"] for t in last["sample_types"]] == ["samples", "cpu"]
+    samples = flame.flame_json(data, sample_type="samples", budget=100)
+    assert (samples["sample_type"], samples["total"]) == ("samples", 4)
+    assert decode(samples)[("main", "b")] == (3, 3)
+    with pytest.raises(ValueError, match='no sample type "alloc_space" \\(have samples, cpu\\)'):
+        flame.flame_json(data, sample_type="alloc_space", budget=100)
+
+
+def test_the_diff_refuses_a_sample_type_the_base_lacks():
+    with pytest.raises(ValueError, match='the base: no sample type "samples"'):
+        flame.diff_json(raw({("a",): 1}), two_columns({("a",): (1, 2)}), sample_type="samples", budget=100)
+
+
+def test_a_budget_cuts_the_diff_by_the_larger_share_on_either_side():
+    # "b" is small in the base's whole but most of the target's: kept over "c", which is neither.
+    base = raw({("main", "a"): 900, ("main", "b"): 10, ("main", "c"): 90})
+    target = raw({("main", "a"): 10, ("main", "b"): 80, ("main", "c"): 10})
+    got = decode(flame.diff_json(base, target, sample_type=None, budget=4))  # root, main, a, b
+    assert set(got) == {(), ("main",), ("main", "a"), ("main", "b"), ("main", "other")}
+    assert got[("main", "other")] == (90, 10)
+
+
+def test_a_function_called_other_takes_the_folded_rest():
+    got = decode(flame.flame_json(raw({("main", "other"): 50, ("main", "x"): 30, ("main", "y"): 20}),
+                                  sample_type=None, budget=3))  # root, main, other
+    assert got[("main", "other")] == (100, 100)
+    assert set(got) == {(), ("main",), ("main", "other")}
+
+
+def test_a_location_without_lines_is_named_by_its_address_and_inlined_frames_stand_apart():
+    p = Profile(string_table=["", "cpu", "nanoseconds", "main", "inlined"])
+    p.sample_type.add(type=1, unit=2)
+    p.function.add(id=1, name=3)
+    p.function.add(id=2, name=4)
+    loc = p.location.add(id=1)
+    loc.line.add(function_id=2)  # the innermost line first, as pprof writes inlined calls
+    loc.line.add(function_id=1)
+    p.location.add(id=2, address=0x4A0F)
+    p.sample.add(location_id=[2, 1], value=[7])
+    got = decode(flame.flame_json(p.SerializeToString(), sample_type=None, budget=100))
+    assert got[("main", "inlined", "0x4a0f")] == (7, 7)
 
 
 def test_sample_type_names_come_from_the_signature():
     assert explore.sample_type_names("cpu/nanoseconds:samples/count,cpu/nanoseconds") == ["samples", "cpu"]
     assert explore.sample_type_names(":inuse_space/bytes") == ["inuse_space"]
+
+
+def test_rows_stored_before_totals_are_counted_but_left_out_of_the_sum_and_the_mean(tmp_path):
+    """Migration 0003 added the totals column; rows older than it have none, and only their blob
+    holds them, so the timeline counts them and says so rather than guess."""
+    from datetime import datetime, timezone
+
+    from services.query_api.query import Stores
+    from shared.adapters.blobs_local import LocalBlobStore
+    from shared.adapters.meta_sql import SqlMetaStore, migrate, sqlite_url
+    from shared.model import Labels, ProfileMeta, ProfileType
+
+    url = sqlite_url(tmp_path / "m.db")
+    migrate(url)
+    meta = SqlMetaStore(url)
+    sig = "cpu/nanoseconds:samples/count,cpu/nanoseconds"
+
+    def row(n: int, second: int, totals: tuple[int, ...]) -> ProfileMeta:
+        at = datetime(2026, 1, 1, 0, 0, second, tzinfo=timezone.utc)
+        return ProfileMeta(id=f"p{n}", service="shop", type=ProfileType.CPU, labels=Labels(), created_at=at,
+                           received_at=at, size=1, signature=sig, totals=totals)
+
+    meta.put([row(1, 1, (1, 10)), row(2, 2, (3, 30)), row(3, 3, ())])  # p3: stored before totals
+    stores = Stores(meta=meta, blobs=LocalBlobStore(tmp_path / "b"))
+    query = {"service": "shop", "type": "cpu", "from": "2026-01-01T00:00:00", "to": "2026-01-01T00:00:09",
+             "buckets": "1"}
+    summed = explore.timeline(stores, query)
+    assert (summed["profiles"], summed["values"], summed["without_totals"]) == ([3], [40], 1)
+    mean = explore.timeline(stores, {**query, "aggregation": "mean"})
+    assert mean["values"] == [20]  # (10 + 30) / 2: the row without totals is not a zero
+    meta.close()

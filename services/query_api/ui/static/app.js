@@ -104,31 +104,49 @@ async function loadServices() {
 
 async function loadChoices() {
   const { from, to } = window_();
+  const input = $("labels");
+  const filter = completedPairs(state.labels || "");
   let found = { types: [], labels: {} };
-  try { found = await api("/api/0/labels", { service: state.service, from, to }); } catch (e) { if (e.status !== 404) throw e; }
+  try { found = await api("/api/0/labels", { service: state.service, type: state.type, from, to, labels: filter }); } catch (e) { if (e.status !== 404) throw e; }
   const types = found.types.filter((t) => t !== "trace");
   if (!state.type && types.length) setState({ type: types.includes("cpu") ? "cpu" : types[0] }, false);
   const sel = $("type");
   sel.replaceChildren(...types.map((t) => new Option(t, t)));
   if (state.type && !types.includes(state.type)) sel.add(new Option(state.type, state.type));
   sel.value = state.type || "";
-  labelChoices = found.labels;
-  fillLabelOptions();
+  labelChoices[input.id] = { filter, labels: found.labels };
+  fillLabelOptions(input);
 }
 
-let labelChoices = {};
+// Per labels input: the pairs the choices were asked under, and the key -> values answered.
+const labelChoices = {};
 
-// Autocomplete for "k=v,k=v": the options complete the last pair typed.
-function fillLabelOptions(input = $("labels")) {
+// "k=v,k=v,k=" -> "k=v,k=v": the pairs before the one being typed.
+function completedPairs(text) { return text.includes(",") ? text.slice(0, text.lastIndexOf(",")) : ""; }
+
+// Autocomplete for "k=v,k=v": the options complete the last pair typed, with the values that
+// exist beside the pairs before it (the API narrows them); a key already chosen is not offered.
+async function fillLabelOptions(input) {
   const text = input.value;
-  const head = text.includes(",") ? text.slice(0, text.lastIndexOf(",") + 1) : "";
+  const filter = completedPairs(text);
+  let got = labelChoices[input.id];
+  if (!got || got.filter !== filter) {
+    const { from, to } = window_();
+    let labels = {};
+    try { labels = (await api("/api/0/labels", { service: state.service, type: state.type, from, to, labels: filter })).labels; }
+    catch { return; }  // a pair still being typed may not parse yet
+    got = labelChoices[input.id] = { filter, labels };
+    if (input.value !== text) return;  // typed on meanwhile: that input's call fills the list
+  }
+  const head = filter ? filter + "," : "";
   const last = text.slice(head.length);
+  const chosen = new Set(filter.split(",").map((p) => p.slice(0, p.indexOf("=")).trim()));
   const options = [];
   if (last.includes("=")) {
     const key = last.slice(0, last.indexOf("="));
-    for (const v of labelChoices[key] || []) options.push(`${head}${key}=${v}`);
+    for (const v of got.labels[key] || []) options.push(`${head}${key}=${v}`);
   } else {
-    for (const [k, vs] of Object.entries(labelChoices)) for (const v of vs) options.push(`${head}${k}=${v}`);
+    for (const [k, vs] of Object.entries(got.labels)) if (!chosen.has(k)) for (const v of vs) options.push(`${head}${k}=${v}`);
   }
   $("label-options").replaceChildren(...options.slice(0, 500).map((o) => new Option(o, o)));
 }
@@ -428,7 +446,6 @@ function drawTable() {
       ? [r.name, fmt(r.base, u), fmt(r.target, u), `${r.change > 0 ? "+" : ""}${(100 * r.change).toFixed(2)} pts`, fmt(r.tcum, u)]
       : [r.name, fmt(r.flat, u), (100 * r.flatp).toFixed(2) + "%", fmt(r.cum, u), (100 * r.cump).toFixed(2) + "%"];
     cells.forEach((c, j) => { const td = document.createElement("td"); td.textContent = c; if (j === 0) td.title = r.name; if (diff && j === 3) td.className = r.change > 0 ? "up" : "down"; row.append(td); });
-    row.addEventListener("click", () => selectFunction(r.name));
     if (state.search === "^" + escapeRe(r.name) + "$") row.classList.add("selected");
     out.push(row);
   }
@@ -472,9 +489,13 @@ function pprofCommand() {
 async function loadFlame() {
   const diff = state.view === "diff";
   const params = diff ? diffParams() : selectionParams({ sample_type: state.sample_type, aggregation: aggregation() });
+  // Performance marks say where the time to a drawn graph goes (bench/ui.py reads them).
+  performance.mark("flame:request");
   const data = await api(diff ? "/api/0/flamegraph/diff" : "/api/0/flamegraph", params);
+  performance.mark("flame:parsed");
   flame = data;
   flame.layout = layout(data, diff);
+  performance.mark("flame:laid-out");
   const sel = $("sample_type");
   sel.replaceChildren(...data.sample_types.map((t) => new Option(`${t.type} (${t.unit})`, t.type)));
   sel.value = data.sample_type;
@@ -487,8 +508,11 @@ async function loadFlame() {
   $("command").textContent = pprofCommand();
   $("panes").hidden = false;
   drawFlame();
+  performance.mark("flame:drawn");
   drawTable();
-  document.body.dataset.ready = "flame";
+  performance.mark("flame:table");
+  // The frame after the next has been painted: past style, layout and paint of graph and table.
+  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("flame:painted")));
 }
 
 async function render() {
@@ -501,13 +525,17 @@ async function render() {
     $("timeline-box").hidden = !selected;
     $("tools").hidden = !selected;
     $("panes").hidden = true;
+    // A link that names its type draws at once, the graph asked first (the slowest answer); the
+    // pickers fill in meanwhile.
+    const graph = selected && state.type ? loadFlame() : null;
+    graph?.catch(() => {});  // awaited below; this only keeps an early failure from counting as unhandled
     const services = loadServices();
     if (!selected) { await services; document.body.dataset.ready = "start"; return; }
-    // A link that names its type draws at once; the pickers fill in meanwhile.
     const choices = loadChoices();
     if (!state.type) await choices;
     if (!state.type) { say("No profiles of this service in this range."); document.body.dataset.ready = "empty"; return; }
-    await Promise.all([services, choices, loadTimeline(), loadFlame()]);
+    await Promise.all([services, choices, loadTimeline(), graph || loadFlame()]);
+    document.body.dataset.ready = "flame";  // everything shown: what the browser tests wait for
   } catch (e) {
     say(e.status === 404 ? "Nothing found for this selection." : e.message);
     document.body.dataset.ready = "error";
@@ -525,8 +553,9 @@ function init() {
     $("fromto").hidden = $("range").value !== "";
     if ($("range").value) { setState(readForm()); render(); }
   });
-  $("labels").addEventListener("input", () => fillLabelOptions($("labels")));
-  $("base_labels").addEventListener("input", () => fillLabelOptions($("base_labels")));
+  for (const id of ["labels", "base_labels"]) {
+    for (const event of ["input", "focus"]) $(id).addEventListener(event, () => fillLabelOptions($(id)));
+  }
   $("sample_type").addEventListener("change", () => { setState({ sample_type: $("sample_type").value, focus: "" }); render(); });
   $("agg").addEventListener("change", () => { setState({ agg: $("agg").value }); render(); });
   $("search").addEventListener("input", () => { setState({ search: $("search").value }, false); if (flame) { drawFlame(); drawTable(); } });
@@ -536,6 +565,10 @@ function init() {
   $("token-save").addEventListener("click", () => { sessionStorage.setItem("profefe-token", $("token").value.trim()); $("token-form").hidden = true; render(); });
   window.addEventListener("popstate", () => { for (const k of Object.keys(state)) delete state[k]; Object.assign(state, Object.fromEntries(new URLSearchParams(location.search))); render(); });
   window.addEventListener("resize", () => { if (flame) drawFlame(); });
+  $("top").tBodies[0].addEventListener("click", (e) => {
+    const row = e.target.closest("tr");
+    if (row && row.dataset.name !== undefined) selectFunction(row.dataset.name);
+  });
   timelineDrag();
   flameEvents();
   render();
