@@ -60,9 +60,10 @@ def rig(request, tmp_path_factory):
             unavailable(f"{name} at {address} run by scripts/services.sh (the fault suite stops and starts it)")
     proxies: Toxiproxy = request.getfixturevalue("toxiproxy")
     try:
-        proxies.proxy("kafka")
+        kafka_proxy = proxies.proxy("kafka")["listen"]
     except ToxiproxyError as exc:
         unavailable(f"Toxiproxy's kafka proxy, made by scripts/services.sh ({exc})")
+    assert_broker_behind(kafka_proxy)
     stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"),
                               name="fault" + uuid.uuid4().hex[:8])
     try:
@@ -72,6 +73,24 @@ def rig(request, tmp_path_factory):
         for name in proxies.names():
             if name.startswith(f"{stack.name}-"):
                 proxies.delete(name)
+
+
+def assert_broker_behind(address: str) -> None:
+    """The broker answers through its proxy: a broker started before it had its second listener
+    (scripts/kafka/service.sh) does not, and every daemon would only log connection errors."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=address, client_id="profefe-faults", request_timeout_ms=10_000)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        raise AssertionError(f"Kafka does not answer through Toxiproxy at {address} ({exc}); a broker started "
+                             "before its proxied listener existed needs `scripts/services.sh down kafka` "
+                             "and `up kafka`") from exc
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
