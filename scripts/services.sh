@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The real services the test suite runs against, without Docker: Kafka (KRaft, jars from Maven
-# Central), an S3 API (versitygw, built with the Go toolchain) and PostgreSQL (Debian's package).
+# Central), an S3 API (versitygw, built with the Go toolchain), PostgreSQL (Debian's package),
+# and the TCP fault proxy the fault suite puts between its daemons and those three (Toxiproxy,
+# built with the Go toolchain).
 #
 #   scripts/services.sh up       install what is missing, start what is down, wait until each answers
 #   scripts/services.sh install  only download and build what is missing (to warm a cache)
 #   scripts/services.sh reset    stop, then delete the services' data (topics, buckets, databases)
-#   scripts/services.sh down     stop all three by PID and wait for them to exit
+#   scripts/services.sh down     stop them all by PID and wait for them to exit
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
@@ -14,7 +16,7 @@
 #
 # `up` and `install` of all services also unpack the nginx tests/deploy runs (scripts/nginx).
 #
-# Each command takes optional service names (kafka, s3, postgres) to act on only those.
+# Each command takes optional service names (kafka, s3, postgres, toxiproxy) to act on only those.
 #
 # Downloads, binaries and service data live outside the checkout, in
 # ${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}, so a fresh clone elsewhere reuses them.
@@ -129,10 +131,12 @@ source "$SERVICES_DIR/kafka/service.sh"
 source "$SERVICES_DIR/versitygw/service.sh"
 # shellcheck source=postgres/service.sh
 source "$SERVICES_DIR/postgres/service.sh"
+# shellcheck source=toxiproxy/service.sh
+source "$SERVICES_DIR/toxiproxy/service.sh"
 # shellcheck source=nginx/tool.sh
 source "$SERVICES_DIR/nginx/tool.sh"
 
-ALL_SERVICES=(kafka s3 postgres)
+ALL_SERVICES=(kafka s3 postgres toxiproxy)
 
 # The services named on the command line (all of them when none is), checked against the list.
 pick_services() {

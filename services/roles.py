@@ -15,7 +15,7 @@ from services.compactor.config import CompactorConfig
 from services.indexer.config import IndexerConfig
 from services.ingest_api.config import IngestConfig
 from services.query_api.config import QueryConfig
-from shared.adapters.settings import KafkaSettings, S3Settings, record_max_bytes
+from shared.adapters.settings import KafkaSettings, S3Settings, SqlTimeouts, record_max_bytes
 from shared.model import MAX_BODY_BYTES
 from shared.settings import Address, Setting, component, optional_address, setting, setting_from
 
@@ -30,6 +30,10 @@ READ_TIMEOUT_SETTING = Setting("Seconds a client may take to send one whole requ
                                "after.", minimum=0.5, maximum=3600)
 DATABASE_URL = Setting("PostgreSQL, as postgresql+psycopg://user:pass@host:port/db.", metavar="URL",
                        hidden_default=True)
+DB_CONNECT_TIMEOUT = Setting("Seconds to open a PostgreSQL connection.", minimum=2, maximum=600)
+DB_STATEMENT_TIMEOUT = Setting("Seconds one SQL statement may run: PostgreSQL cancels it then (statement_timeout), "
+                               "and a connection still without an answer 5 s later is dropped; 0: no limit.",
+                               minimum=0, maximum=86400)
 HEALTH_ADDR = Setting("Serve /healthz, /readyz and /metrics here; off when empty.", metavar="HOST:PORT",
                       parse=optional_address, show=str, hidden_default=True)
 BODY_FOR_KAFKA = Setting("Largest upload accepted, as sent; sizes the Kafka messages too.", minimum=1)
@@ -83,6 +87,17 @@ def require_postgres(role: str, database_url: str) -> None:
         )
 
 
+class _Postgres:
+    """The PostgreSQL timeouts of a role that has them (its fields, declared from the settings above)."""
+
+    db_connect_timeout: int
+    db_statement_timeout: float
+
+    @property
+    def sql_timeouts(self) -> SqlTimeouts:
+        return SqlTimeouts(self.db_connect_timeout, self.db_statement_timeout)
+
+
 def require_kafka(role: str, kafka: KafkaSettings | None) -> KafkaSettings:
     if kafka is None:
         raise LocalOnly(f"{role}: no Kafka bootstrap servers (--kafka-bootstrap or PROFEFE_KAFKA_BOOTSTRAP); "
@@ -109,7 +124,9 @@ class IngestApiRole:
     """`profefe ingest-api`: validates uploads and publishes them to Kafka."""
 
     addr: Address = setting_from(ADDR, LISTEN)
-    kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap")
+    # Its only Kafka client is a producer, bounded by the publish timeout.
+    kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap",
+                                            exclude=("request_timeout",))
     ingest: IngestConfig = component(IngestConfig)
     threads: int = setting_from(THREADS, 16)
     auth: AuthConfig = component(AuthConfig, only=INGEST_AUTH)  # its ingest tokens guard uploads
@@ -123,11 +140,13 @@ class IngestApiRole:
 
 
 @dataclass(frozen=True)
-class QueryApiRole:
+class QueryApiRole(_Postgres):
     """`profefe query-api`: reads PostgreSQL and S3."""
 
     addr: Address = setting_from(ADDR, LISTEN_QUERY)
     database_url: str = setting_from(DATABASE_URL, "")
+    db_connect_timeout: int = setting_from(DB_CONNECT_TIMEOUT, 5)
+    db_statement_timeout: float = setting_from(DB_STATEMENT_TIMEOUT, 30.0)
     s3: S3Settings | None = component(S3Settings, optional=True, present_if="endpoint")
     query: QueryConfig = component(QueryConfig, exclude=("use_windows",))
     threads: int = setting_from(THREADS, 16)
@@ -140,13 +159,15 @@ class QueryApiRole:
 
 
 @dataclass(frozen=True)
-class IndexerRole:
+class IndexerRole(_Postgres):
     """`profefe indexer`: Kafka -> S3 blobs + PostgreSQL rows."""
 
     kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap",
                                             exclude=("publish_timeout",))
     s3: S3Settings | None = component(S3Settings, optional=True, present_if="endpoint")
     database_url: str = setting_from(DATABASE_URL, "")
+    db_connect_timeout: int = setting_from(DB_CONNECT_TIMEOUT, 5)
+    db_statement_timeout: float = setting_from(DB_STATEMENT_TIMEOUT, 30.0)
     max_body_bytes: int = setting_from(BODY_FOR_KAFKA, MAX_BODY_BYTES)
     indexer: IndexerConfig = component(IndexerConfig)
     health_addr: Address | None = setting_from(HEALTH_ADDR, None)
@@ -161,11 +182,14 @@ class IndexerRole:
 
 
 @dataclass(frozen=True)
-class CompactorRole:
+class CompactorRole(_Postgres):
     """`profefe compactor`: windows and retention over PostgreSQL and S3; run as many as you like."""
 
     s3: S3Settings | None = component(S3Settings, optional=True, present_if="endpoint")
     database_url: str = setting_from(DATABASE_URL, "")
+    db_connect_timeout: int = setting_from(DB_CONNECT_TIMEOUT, 5)
+    # Retention's statements over a fleet's year of rows take minutes (docs/benchmarks.md).
+    db_statement_timeout: float = setting_from(DB_STATEMENT_TIMEOUT, 600.0)
     compactor: CompactorConfig = component(CompactorConfig)
     health_addr: Address | None = setting_from(HEALTH_ADDR, None)
 
@@ -176,13 +200,16 @@ class CompactorRole:
 
 
 @dataclass(frozen=True)
-class MigrateRole:
+class MigrateRole(_Postgres):
     """`profefe migrate`: the topics, the bucket and the database schema, each made if missing."""
 
     kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap",
                                             exclude=("publish_timeout",))
     s3: S3Settings | None = component(S3Settings, optional=True, present_if="endpoint")
     database_url: str = setting_from(DATABASE_URL, "")
+    db_connect_timeout: int = setting_from(DB_CONNECT_TIMEOUT, 5)
+    # No limit by default: a migration may rewrite or index every row of a big table.
+    db_statement_timeout: float = setting_from(DB_STATEMENT_TIMEOUT, 0.0)
     max_body_bytes: int = setting_from(BODY_FOR_KAFKA, MAX_BODY_BYTES)
     partitions: int = setting(6, "Partitions of a new topic: the most indexers that can share the work.",
                               env="PROFEFE_KAFKA_PARTITIONS", minimum=1, maximum=1000)

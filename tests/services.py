@@ -1,4 +1,5 @@
-"""Session fixtures for the real services the suites need: Kafka, S3 and PostgreSQL.
+"""Session fixtures for the real services the suites need: Kafka, S3 and PostgreSQL, and the
+Toxiproxy server the network-fault tests put in front of them.
 
 Each fixture takes its service from the `PROFEFE_TEST_*` variables when they are set (what
 `scripts/services.sh env` prints, and what `make test` exports). Without them, when a Docker
@@ -6,8 +7,8 @@ engine answers, it starts the service in a container with testcontainers (for a 
 Docker but did not run services.sh). Otherwise the test is `unavailable`: skipped locally,
 failed in CI.
 
-A test that uses one of these fixtures gets the matching marker (`kafka`, `s3`, `postgres`), so
-`pytest -m "not kafka"` leaves out everything that needs a broker.
+A test that uses one of these fixtures gets the matching marker (`kafka`, `s3`, `postgres`,
+`toxiproxy`), so `pytest -m "not kafka"` leaves out everything that needs a broker.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ POSTGRES_IMAGE = "postgres:16-alpine"
 # Tests send profiles of several MiB; the broker must take messages this large.
 KAFKA_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
-FIXTURE_MARKERS = {"kafka_bootstrap": "kafka", "s3_settings": "s3", "postgres_url": "postgres"}
+FIXTURE_MARKERS = {"kafka_bootstrap": "kafka", "s3_settings": "s3", "postgres_url": "postgres",
+                   "toxiproxy": "toxiproxy"}
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -225,6 +227,22 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
     if from_env is not None:
         return from_env
     return _in_container(request, "a PostgreSQL server", _postgres_container).get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def toxiproxy():
+    """The Toxiproxy server scripts/services.sh runs (no container fallback), as an API client."""
+    from tests.toxiproxy import TOXIPROXY_VAR, Toxiproxy, ToxiproxyError
+
+    address = _env(TOXIPROXY_VAR)
+    if address is None:
+        unavailable(f"Toxiproxy (${TOXIPROXY_VAR}, from scripts/services.sh env)")
+    client = Toxiproxy(_host_port(TOXIPROXY_VAR, address))
+    try:
+        client.version()
+    except ToxiproxyError as exc:
+        unavailable(f"Toxiproxy at {address} ({exc})")
+    return client
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

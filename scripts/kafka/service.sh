@@ -6,6 +6,12 @@
 KAFKA_VERSION=4.1.1
 KAFKA_PORT=$((19092 + PORT_OFFSET))
 KAFKA_CONTROLLER_PORT=$((19093 + PORT_OFFSET))
+# A second listener for the fault suite, which reaches the broker only through Toxiproxy: it
+# advertises the proxy's address (KAFKA_PROXY_PORT, see toxiproxy/service.sh), so a client that
+# bootstraps there makes every later connection through the proxy too. The first listener, and
+# everything else, stays direct.
+KAFKA_PROXY_PORT=$((19094 + PORT_OFFSET))
+KAFKA_BEHIND_PROXY_PORT=$((19095 + PORT_OFFSET))
 # Tests send profiles of several MiB; the broker accepts record batches up to this size.
 KAFKA_MAX_MESSAGE_BYTES=$((32 * 1024 * 1024))
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
@@ -51,11 +57,11 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,PROXIED://127.0.0.1:$KAFKA_BEHIND_PROXY_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,PROXIED://127.0.0.1:$KAFKA_PROXY_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=true

@@ -88,8 +88,8 @@ class QueryPorts:
 
 def open_query(cfg: QueryApiRole) -> QueryPorts:
     s3 = cfg.validate()
-    return QueryPorts(blobs=open_blobs(s3), meta=SqlMetaStore(cfg.database_url),
-                      windows=SqlWindowStore(cfg.database_url))
+    return QueryPorts(blobs=open_blobs(s3), meta=SqlMetaStore(cfg.database_url, cfg.sql_timeouts),
+                      windows=SqlWindowStore(cfg.database_url, cfg.sql_timeouts))
 
 
 def query_api_app(ports: QueryPorts, cfg: QueryApiRole, metrics: Metrics | None = None) -> Flask:
@@ -116,7 +116,8 @@ def indexer(cfg: IndexerRole, metrics: Metrics | None = None) -> Indexer:
     kafka, s3 = cfg.validate()
     queue = open_queue(kafka)
     on_step = IndexerMetrics(queue, metrics) if metrics is not None else None
-    built = Indexer(queue, open_blobs(s3), SqlMetaStore(cfg.database_url), cfg.indexer, on_step=on_step)
+    built = Indexer(queue, open_blobs(s3), SqlMetaStore(cfg.database_url, cfg.sql_timeouts), cfg.indexer,
+                    on_step=on_step)
     if metrics is not None:
         metrics.watch(IndexerCollector(lambda: built.counts))
     return built
@@ -146,7 +147,7 @@ def run_indexer(cfg: IndexerRole) -> int:
 def compactor(cfg: CompactorRole) -> Compactor:
     """Windows and retention over PostgreSQL (claims with SKIP LOCKED) and S3; replicas are safe."""
     s3 = cfg.validate()
-    return Compactor(SqlWindowStore(cfg.database_url), open_blobs(s3), cfg.compactor)
+    return Compactor(SqlWindowStore(cfg.database_url, cfg.sql_timeouts), open_blobs(s3), cfg.compactor)
 
 
 def run_compactor(cfg: CompactorRole) -> int:
@@ -172,7 +173,7 @@ def migrate_all(cfg: MigrateRole) -> Iterator[str]:
     for topic in (kafka.topic, kafka.dead_letter_topic):
         yield f"kafka topic {topic}: {'created' if topic in created else 'exists'}"
     yield f"s3 bucket {s3.bucket}: {'created' if create_bucket(s3) else 'exists'}"
-    migrate(cfg.database_url)
+    migrate(cfg.database_url, cfg.sql_timeouts)
     yield "database schema: up to date"
 
 

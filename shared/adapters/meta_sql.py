@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
+from shared.adapters.settings import SqlTimeouts
 from shared.adapters.sql import (
     CHUNK,
     chunks,
@@ -36,9 +37,9 @@ __all__ = ["SqlMetaStore", "migrate", "sqlite_url"]
 class SqlMetaStore:
     """`MetaStore` over SQLAlchemy Core; the schema comes from `migrate(url)`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: SqlTimeouts | None = None) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, timeouts)
         # Built once: SQLAlchemy then reuses their compiled form on every put.
         insert = insert_ignore(self.engine)
         self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)

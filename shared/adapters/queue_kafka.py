@@ -160,7 +160,9 @@ class KafkaQueue:
         if not offsets or consumer is None:
             return
         try:
-            consumer.commit(offsets)
+            # Without a timeout kafka-python retries a commit forever while the coordinator
+            # does not answer.
+            consumer.commit(offsets, timeout_ms=int(self.settings.request_timeout * 1000))
         except CommitFailedError as exc:
             # The group rebalanced: another member re-reads from the last commit. The work is
             # durable and idempotent, so that redelivery is harmless.
@@ -190,6 +192,7 @@ class KafkaQueue:
                         max_partition_fetch_bytes=s.max_message_bytes,
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
                         fetch_max_wait_ms=s.fetch_max_wait_ms,
+                        request_timeout_ms=int(s.request_timeout * 1000),
                     )
                 except KafkaError as exc:
                     raise Unavailable(f"Kafka at {s.bootstrap} does not answer: {exc}") from exc
@@ -272,10 +275,10 @@ def _acknowledged_run(pending: dict[int, bool]) -> int | None:
     return last
 
 
-def create_topics(settings: KafkaSettings, *, partitions: int = 6, replication: int = 1,
-                  timeout: float = 30.0) -> list[str]:
+def create_topics(settings: KafkaSettings, *, partitions: int = 6, replication: int = 1) -> list[str]:
     """Create the topic and its dead-letter topic, sized for the largest record; existing ones
     are left as they are. Returns the names it created."""
+    timeout = settings.request_timeout
     config = {"max.message.bytes": str(settings.max_message_bytes)}
     wanted = [
         NewTopic(settings.topic, partitions, replication, topic_configs=config),

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from shared.model import MAX_BODY_BYTES
 from shared.settings import setting
 
+# A PostgreSQL client drops its connection this long after the server should have cancelled the
+# statement: the answer was lost on the way (a network that drops packets).
+SQL_REPLY_GRACE = 5.0
+
 # Room for a record's fields (service, up to 64 labels of up to 1280 characters) beside the body.
 RECORD_OVERHEAD_BYTES = 1 << 20
 
@@ -25,6 +29,9 @@ class KafkaSettings:
     group: str = setting("profefe-indexer", "Consumer group the indexers share.", flag="--kafka-group")
     publish_timeout: float = setting(10.0, "Seconds to wait for Kafka's acknowledgement before answering 503.",
                                      minimum=0.1, maximum=120)
+    request_timeout: float = setting(30.0, "Seconds any other Kafka request may wait for its answer (fetches, "
+                                           "offset commits, group membership, topic creation).",
+                                     flag="--kafka-request-timeout", minimum=1, maximum=300)
     max_message_bytes: int = record_max_bytes(MAX_BODY_BYTES)  # set from the role's body limit
     client_id: str = "profefe"
     # How long the broker may hold a fetch that found nothing. Kafka's 500 ms default showed up
@@ -39,6 +46,8 @@ class KafkaSettings:
             object.__setattr__(self, "dead_letter_topic", f"{self.topic}-dead")
         if self.publish_timeout <= 0:
             raise ValueError(f"publish_timeout must be positive, got {self.publish_timeout}")
+        if not 1 <= self.request_timeout <= 300:
+            raise ValueError(f"request_timeout must be in 1..300 seconds, got {self.request_timeout}")
         for name in ("topic", "dead_letter_topic", "group"):
             if not getattr(self, name):
                 raise ValueError(f"Kafka {name} is empty")
@@ -63,8 +72,10 @@ class S3Settings:
     secure: bool = setting(False, "HTTPS to the object store.", flag="--s3-secure", negatable=True)
     region: str | None = setting("", "Saves asking the store for the bucket's region.", flag="--s3-region",
                                  hidden_default=True)
-    connect_timeout: float = 3.0
-    read_timeout: float = 30.0
+    connect_timeout: float = setting(3.0, "Seconds to connect to the object store, and to send each part of a request.",
+                                     flag="--s3-connect-timeout", minimum=0.1, maximum=300)
+    read_timeout: float = setting(30.0, "Seconds the object store may stay silent while it answers.",
+                                  flag="--s3-read-timeout", minimum=0.1, maximum=3600)
     writers: int = 8  # blobs of one `put_many` uploaded at once
 
     def __post_init__(self) -> None:
@@ -74,6 +85,21 @@ class S3Settings:
             raise ValueError("no S3 bucket")
         if not self.region:
             object.__setattr__(self, "region", None)
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("S3 timeouts must be positive")
 
     def __repr__(self) -> str:  # keep the secret key out of logs
         return f"S3Settings(endpoint={self.endpoint!r}, bucket={self.bucket!r}, secure={self.secure})"
+
+
+@dataclass(frozen=True)
+class SqlTimeouts:
+    """What bounds a PostgreSQL client's waits (the roles declare the settings, see services/roles.py)."""
+
+    connect: float = 5.0  # seconds to open a connection; libpq's floor is 2
+    statement: float = 0.0  # seconds one statement may run; 0: no limit
+
+    @property
+    def reply(self) -> float:
+        """Seconds the client waits for any answer of the server; 0: no limit."""
+        return self.statement + SQL_REPLY_GRACE if self.statement > 0 else 0.0

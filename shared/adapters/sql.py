@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from shared.adapters.settings import SqlTimeouts
 from shared.errors import InsufficientStorage, Unavailable
 
 metadata = sa.MetaData()
@@ -69,10 +70,21 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for `url`; on SQLite, WAL mode and a busy timeout so readers never block the writer
-    and concurrent writers wait instead of failing."""
-    engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+def create_engine(url: str, timeouts: SqlTimeouts | None = None) -> Engine:
+    """An engine for `url`. On PostgreSQL, `timeouts` bound the connect, each statement on the
+    server, and every wait for an answer on the client (none without). On SQLite, WAL mode and a
+    busy timeout so readers never block the writer and concurrent writers wait instead of failing."""
+    sqlite = url.startswith("sqlite")
+    connect_args: dict[str, Any] = {}
+    if timeouts is not None and not sqlite:
+        connect_args["connect_timeout"] = max(2, round(timeouts.connect))
+        if timeouts.statement > 0:
+            connect_args["options"] = f"-c statement_timeout={round(timeouts.statement * 1000)}"
+    engine = sa.create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
+    if timeouts is not None and timeouts.reply > 0 and engine.dialect.name == "postgresql":
+        from shared.adapters.sql_deadline import bound_replies
+
+        bound_replies(engine, timeouts.reply)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -91,7 +103,7 @@ def create_engine(url: str) -> Engine:
 MIGRATION_LOCK = 0x70726F66656665
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, timeouts: SqlTimeouts | None = None) -> None:
     """Bring the schema at `url` up to the newest migration (shared/migrations)."""
     from alembic import command
     from alembic.config import Config
@@ -99,7 +111,7 @@ def migrate(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    engine = create_engine(url)
+    engine = create_engine(url, timeouts)
     try:
         with unavailable_on_error(url), engine.begin() as conn:
             if conn.dialect.name == "postgresql":

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
+from shared.adapters.settings import SqlTimeouts
 from shared.adapters.sql import (
     CHUNK,
     chunks,
@@ -35,9 +36,9 @@ from shared.windows import DAY, HOUR, HourState, RawProfile, Series, Window
 class SqlWindowStore:
     """`WindowStore` over SQLAlchemy Core; the schema comes from `sql.migrate(url)`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: SqlTimeouts | None = None) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, timeouts)
         self.locking = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:

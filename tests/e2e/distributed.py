@@ -118,20 +118,28 @@ class Stack:
     daemons: list[Daemon] = field(default_factory=list)
     db: Database | None = None
     started: int = 0
+    # Where the daemons reach "kafka", "s3" or "postgres" instead (host:port of a fault proxy);
+    # the test itself keeps the direct addresses.
+    via: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
+        database_url = self.db.url if self.db else ""
+        if database_url and "postgres" in self.via:
+            host, _, port = self.via["postgres"].rpartition(":")
+            database_url = sa.engine.make_url(database_url).set(host=host, port=int(port)).render_as_string(
+                hide_password=False)
         env.update({
-            "PROFEFE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "PROFEFE_KAFKA_BOOTSTRAP": self.via.get("kafka", self.kafka_bootstrap),
             "PROFEFE_KAFKA_TOPIC": f"profefe-{self.name}",
             "PROFEFE_KAFKA_GROUP": f"profefe-indexer-{self.name}",
-            "PROFEFE_S3_ENDPOINT": self.s3["endpoint"],
+            "PROFEFE_S3_ENDPOINT": self.via.get("s3", self.s3["endpoint"]),
             "PROFEFE_S3_ACCESS_KEY": self.s3.get("access_key", ""),
             "PROFEFE_S3_SECRET_KEY": self.s3.get("secret_key", ""),
             "PROFEFE_S3_SECURE": "true" if self.s3.get("secure") else "false",
             "PROFEFE_S3_BUCKET": f"profefe-{self.name}",
             "PROFEFE_S3_REGION": self.s3.get("region") or "",
-            "PROFEFE_DATABASE_URL": self.db.url if self.db else "",
+            "PROFEFE_DATABASE_URL": database_url,
         })
         env.update(extra)
         return env

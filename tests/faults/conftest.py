@@ -8,19 +8,32 @@ import sqlalchemy as sa
 
 from tests.e2e import distributed
 from tests.faults import harness
+from tests.toxiproxy import Toxiproxy, ToxiproxyError
 from tests.support import unavailable
 
 ROWS: list[dict] = []
 
 
 class Rig:
-    """One distributed deployment for every scenario: query-api, ingest-api and two indexers."""
+    """One distributed deployment for every scenario: query-api, ingest-api and two indexers.
+    Every daemon reaches Kafka, S3 and PostgreSQL through a Toxiproxy proxy, and the load reaches
+    the ingest-api through one: `links` names them, for the network faults."""
 
-    def __init__(self, stack: distributed.Stack) -> None:
+    def __init__(self, stack: distributed.Stack, proxies: Toxiproxy) -> None:
         self.stack = stack
+        self.proxies = proxies
+        self.links = [f"{stack.name}-{name}" for name in ("s3", "postgres", "ingest")]
+        stack.via["s3"] = proxies.create(self.links[0], stack.s3["endpoint"])
+        url = sa.engine.make_url(stack.admin_url)
+        stack.via["postgres"] = proxies.create(self.links[1], f"{url.host}:{url.port}")
+        # Made by scripts/services.sh: the broker's second listener advertises this proxy.
+        stack.via["kafka"] = proxies.proxy("kafka")["listen"]
+        self.links.append("kafka")
         stack.migrate()
         self.query = stack.start("query-api")
         self.ingest = stack.start("ingest-api")
+        assert self.ingest.url is not None
+        self.ingest_url = "http://" + proxies.create(self.links[2], self.ingest.url.removeprefix("http://"))
         self.indexers = [stack.start("indexer"), stack.start("indexer")]
         for d in (self.query, self.ingest, *self.indexers):
             stack.wait_ready(d)
@@ -45,12 +58,39 @@ def rig(request, tmp_path_factory):
     for name, address in (("kafka", kafka), ("s3", s3["endpoint"]), ("postgres", f"{url.host}:{url.port}")):
         if not harness.managed_by_services_sh(name, address):
             unavailable(f"{name} at {address} run by scripts/services.sh (the fault suite stops and starts it)")
+    proxies: Toxiproxy = request.getfixturevalue("toxiproxy")
+    try:
+        kafka_proxy = proxies.proxy("kafka")["listen"]
+    except ToxiproxyError as exc:
+        unavailable(f"Toxiproxy's kafka proxy, made by scripts/services.sh ({exc})")
+    assert_broker_behind(kafka_proxy)
     stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"),
                               name="fault" + uuid.uuid4().hex[:8])
     try:
-        yield Rig(stack)
+        yield Rig(stack, proxies)
     finally:
         stack.close()
+        for name in proxies.names():
+            if name.startswith(f"{stack.name}-"):
+                proxies.delete(name)
+
+
+def assert_broker_behind(address: str) -> None:
+    """The broker answers through its proxy: a broker started before it had its second listener
+    (scripts/kafka/service.sh) does not, and every daemon would only log connection errors."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=address, client_id="profefe-faults", request_timeout_ms=10_000)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        raise AssertionError(f"Kafka does not answer through Toxiproxy at {address} ({exc}); a broker started "
+                             "before its proxied listener existed needs `scripts/services.sh down kafka` "
+                             "and `up kafka`") from exc
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

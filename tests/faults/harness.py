@@ -24,6 +24,7 @@ from services.importer import parse_retry_after
 from shared import pprof
 from shared.model import format_time
 from tests.e2e import distributed
+from tests.toxiproxy import Toxic, Toxiproxy
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT / "tests" / "testdata"
@@ -101,6 +102,7 @@ def sum_stacks(parts: Iterable[tuple[Stacks, int]]) -> Stacks:
 class Upload:
     body: Body
     id: str | None = None
+    acked_at: float = 0.0  # time.monotonic() of its 200
     tries: int = 0
     refused: str | None = None  # a 4xx, or no 200 within GIVE_UP: the upload was never accepted
 
@@ -161,6 +163,7 @@ class Load:
             status, headers, data = distributed.request(self.url, "POST", self.target, up.body.data, timeout=30)
             if status == 200:
                 up.id = json.loads(data)["body"]["id"]
+                up.acked_at = time.monotonic()
                 return
             with self._lock:
                 self.statuses[status] += 1
@@ -217,6 +220,45 @@ class Outage:
                 self.up_at = time.monotonic()
             except BaseException as exc:  # noqa: BLE001
                 self.error = self.error or exc
+
+    def join(self) -> None:
+        self._thread.join(600)
+        if self.error is not None:
+            raise self.error
+
+
+class NetworkFault:
+    """`toxics` on every one of `links` (Toxiproxy proxies) for `seconds`, then removed, in a
+    thread of its own."""
+
+    def __init__(self, proxies: Toxiproxy, links: list[str], toxics: list[Toxic], seconds: float) -> None:
+        self.proxies, self.links, self.toxics, self.seconds = proxies, links, toxics, seconds
+        self.error: BaseException | None = None
+        self.on_at = self.off_at = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "NetworkFault":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        added: list[tuple[str, str]] = []
+        try:
+            for link in self.links:
+                for toxic in self.toxics:
+                    self.proxies.add(link, toxic)
+                    added.append((link, toxic.name))
+            self.on_at = time.monotonic()
+            time.sleep(self.seconds)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test through join()
+            self.error = exc
+        finally:
+            for link, name in added:
+                try:
+                    self.proxies.remove(link, name)
+                except BaseException as exc:  # noqa: BLE001
+                    self.error = self.error or exc
+            self.off_at = time.monotonic()
 
     def join(self) -> None:
         self._thread.join(600)
