@@ -123,7 +123,8 @@ def report_counts():
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 def test_generated_requests_never_get_a_server_error(case):
-    response = case.call()
+    # The in-process transport does not undo a gzip Content-Encoding before the schema checks.
+    response = case.call(headers={"Accept-Encoding": "identity"})
     CALLS[f"{case.method} {case.path}"] += 1
     STATUSES[response.status_code] += 1
     assert response.status_code < 500, (response.status_code, response.text[:500], case.as_curl_command())
