@@ -154,8 +154,10 @@ class WindowStore(Protocol):
     """Pre-merged windows (`shared.windows`) and the per-(series, hour) counters they are checked
     against. The counters are bumped by `MetaStore.put`, never here."""
 
-    def series_of(self, service: str, ptype: ProfileType, labels: Labels) -> list[Series]:
-        """The series of (service, type) whose labels include every pair of `labels`."""
+    def series_of(self, service: str, ptype: ProfileType, labels: Labels, *,
+                  active_in: tuple[int, int] | None = None) -> list[Series]:
+        """The series of (service, type) whose labels include every pair of `labels`; with
+        `active_in`, only those with a counter for an hour starting in [start, end]."""
 
     def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
         """The counters of these series for hours starting in [start, end] (epoch seconds)."""

@@ -42,7 +42,9 @@ def plan_merge(meta: MetaStore, windows: WindowStore, query: Query) -> MergePlan
     assert query.type is not None and query.limit is None, "a merge over windows needs a type and no limit"
     start, end = epoch(query.start), epoch(query.end)
     hours = whole(start, end, HOUR)
-    series = windows.series_of(query.service, query.type, query.labels) if hours else []
+    # A series with no counter in these hours has no window to offer; its profiles at the edges
+    # are found as raw ones like any profile outside a window.
+    series = windows.series_of(query.service, query.type, query.labels, active_in=(hours[0], hours[-1])) if hours else []
     if not series:
         return MergePlan([], meta.find(query))
     chosen, uncovered = _cover(windows, series, hours, whole(start, end, DAY))

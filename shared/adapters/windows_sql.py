@@ -50,8 +50,15 @@ class SqlWindowStore:
 
     # Reading, for the query planner -----------------------------------------------------------
 
-    def series_of(self, service: str, ptype: ProfileType, labels: Labels) -> list[Series]:
+    def series_of(self, service: str, ptype: ProfileType, labels: Labels, *,
+                  active_in: tuple[int, int] | None = None) -> list[Series]:
         stmt = sa.select(series).where(series.c.service == service, series.c.type == ptype.value)
+        if active_in is not None:
+            # A year of deploys leaves a service with a thousand series, a week touches a few dozen:
+            # one probe of the counters' primary key each keeps the rest out of Python.
+            sh = series_hours
+            stmt = stmt.where(sa.exists().where(sh.c.series_id == series.c.id, sh.c.hour >= active_in[0],
+                                                sh.c.hour <= active_in[1]))
         with self._guard(), self.engine.connect() as conn:
             found = [_series(r) for r in conn.execute(stmt)]
         return [s for s in found if s.labels.includes(labels)]
@@ -247,7 +254,10 @@ class SqlWindowStore:
         clean = sa.or_(w.c.built_from == sh.c.version, hour < windows_before)
         with self._guard(), self.engine.begin() as conn:
             rows: list[Any] = []
-            oldest = conn.execute(sa.select(sa.func.min(p.c.created_at)).select_from(joined).where(*scope, clean)).scalar()
+            # ORDER BY ... LIMIT 1 rather than min(): over a join, only this form walks the
+            # created_at index from the oldest row instead of reading every row before `before`.
+            oldest = conn.execute(sa.select(p.c.created_at).select_from(joined).where(*scope, clean)
+                                  .order_by(p.c.created_at).limit(1)).scalar()
             if oldest is not None:
                 lo = int(oldest) - int(oldest) % HOUR
                 hi = min(before, lo + DAY)
@@ -260,8 +270,10 @@ class SqlWindowStore:
             ids = [r.id for r in rows] + [r.id for r in traces]
             for chunk in chunks(ids, CHUNK):
                 conn.execute(sa.delete(p).where(p.c.id.in_(chunk)))
-            for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows}):
-                conn.execute(sa.update(sh).where(sh.c.series_id == sid, sh.c.hour == h).values(pruned=True))
+            marks = [{"sid": sid, "h": h} for sid, h in sorted({(r.series_id, int(r.hour)) for r in rows})]
+            if marks:  # one executemany: a day of a fleet is tens of thousands of counters
+                conn.execute(sa.update(sh).where(sh.c.series_id == sa.bindparam("sid"), sh.c.hour == sa.bindparam("h"))
+                             .values(pruned=True), marks)
         return ids
 
     @staticmethod
@@ -286,15 +298,19 @@ class SqlWindowStore:
         that hold no raw profile any more. Returns the blob keys to delete."""
         w, sh, p = windows, series_hours, profiles
         with self._guard(), self.engine.begin() as conn:
+            # The bare `start <=` bound lets the start index find the rows; `start + span` alone
+            # would read the table whole on every pass.
             rows = conn.execute(
                 sa.select(w.c.series_id, w.c.span, w.c.start, w.c.blob_key)
-                .where(w.c.start + w.c.span <= before).limit(limit)).all()
+                .where(w.c.start <= before - HOUR, w.c.start + w.c.span <= before).limit(limit)).all()
             for r in rows:
                 conn.execute(sa.delete(w).where(w.c.series_id == r.series_id, w.c.span == r.span,
                                                 w.c.start == r.start))
             left = sa.exists().where(p.c.series_id == sh.c.series_id, p.c.created_at >= sh.c.hour,
                                      p.c.created_at < sh.c.hour + HOUR)
-            conn.execute(sa.delete(sh).where(sh.c.hour + HOUR <= before, ~left))
+            # Only retention empties an hour, and it marks the hour pruned: the partial index on
+            # pruned hours then skips the counters of hours whose raw profiles are still kept.
+            conn.execute(sa.delete(sh).where(sh.c.pruned, sh.c.hour <= before - HOUR, ~left))
         return [r.blob_key for r in rows if r.blob_key]
 
     def referenced(self, keys: Sequence[str]) -> set[str]:

@@ -88,6 +88,16 @@ def test_series_is_the_exact_label_set_and_signature(meta_store, windows, ns, ho
     assert windows.series_of(ns, ProfileType.TRACE, Labels()) == []
 
 
+def test_series_of_active_in_keeps_the_series_with_a_counter_in_those_hours(meta_store, windows, ns, hour):
+    meta_store.put([meta(ns, hour, labels="a=1"), meta(ns, hour + 2 * HOUR + 59, labels="a=2")])
+    assert len(windows.series_of(ns, ProfileType.CPU, Labels())) == 2
+    assert windows.series_of(ns, ProfileType.CPU, Labels(), active_in=(hour + HOUR, hour + 2 * HOUR)) == [
+        series_of(ns, "a=2")]
+    assert windows.series_of(ns, ProfileType.CPU, Labels(), active_in=(hour + HOUR, hour + HOUR)) == []
+    assert windows.series_of(ns, ProfileType.CPU, Labels.parse("a=1"), active_in=(hour, hour + 2 * HOUR)) == [
+        series_of(ns, "a=1")]
+
+
 def test_raw_in_is_inclusive_at_both_ends(meta_store, windows, ns, hour):
     inside = [meta(ns, hour), meta(ns, hour + 3599)]
     meta_store.put([*inside, meta(ns, hour - 1), meta(ns, hour + HOUR)])

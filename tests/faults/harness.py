@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import urlencode
@@ -33,6 +33,13 @@ SERVICES_SH = ROOT / "scripts" / "services.sh"
 RETRY_CAP = 5.0  # seconds; the longest wait between two tries of one upload
 GIVE_UP = 180.0  # seconds an upload is retried before the load calls it refused
 VISIBLE_TIMEOUT = 240.0  # seconds the audit waits for the acknowledged to be listed
+
+
+def closed_day(now: datetime) -> datetime:
+    """Midnight starting the day before yesterday: a day the compactor has closed whatever the time.
+    Yesterday is closed only `grace` (5 min) after midnight: a run in those minutes would see its
+    hours compacted and, rightly, no daily window."""
+    return (now - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # -- the profiles -------------------------------------------------------------------------------

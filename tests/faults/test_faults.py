@@ -179,11 +179,11 @@ def test_the_network_misbehaving(rig, kind):
 
 
 def test_a_compactor_killed_in_the_middle_of_a_window(rig):
-    """Uploads stamped across 8 hours of yesterday, shuffled so every hour keeps changing; the
+    """Uploads stamped across 8 hours of a closed day, shuffled so every hour keeps changing; the
     compactor starts after 400 and is SIGKILLed while it is still writing windows, with the load
     still going; a new one finishes the work, and the whole-day merge (served from the daily
     window) must equal the sum."""
-    day = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = harness.closed_day(datetime.now(timezone.utc))
     first = int((day + timedelta(hours=8)).timestamp()) * 1_000_000_000
     stamps = [first + (i % 8) * 3600 * 1_000_000_000 + (i // 8) * 1_000_000_000 for i in range(PROFILES)]
     random.Random(7).shuffle(stamps)

@@ -213,6 +213,16 @@ def test_a_day_of_clean_hours_becomes_one_daily_window(deployment):
     assert [(w.span, w.profiles) for w in d.plan_inputs(DAY0, DAY0 + DAY - 1).windows] == [(DAY, 4)]
 
 
+def test_a_daily_window_waits_until_the_last_hour_of_its_day_is_closed(deployment):
+    d = deployment(now=DAY0 + DAY + 120)  # 00:02 the next day: late uploads may still land at 23:xx
+    for h in (8, 15):
+        d.post(DAY0 + h * HOUR + 10, "env=prod")
+    report = d.compactor.run_pass()
+    assert (report.hours, report.days, len(report.pending)) == (2, 0, 0)  # an idle pass, no day yet
+    d.now = DAY0 + DAY + 300
+    assert d.compactor.run_pass().days == 1
+
+
 def test_limit_reads_raw_profiles(deployment):
     d = deployment(now=DAY0 + DAY)
     ids = [d.post(DAY0 + i * 60, "env=prod") for i in range(3)]
