@@ -116,3 +116,35 @@ def write_result(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def load_embedded(cfg, fixture: Path, times: "list[int]", params: dict[str, str]) -> int:
+    """The fixture re-timed to each of `times` (epoch seconds) stored in the embedded collector of
+    `cfg` through ingest's own checks, 500 to an index batch, then compacted until a pass finds
+    nothing left to do. Returns how many were stored. (Project imports stay inside: the other
+    benches use this module against profefe too.)"""
+    from datetime import datetime, timezone
+
+    from services import wiring
+    from services.indexer.steps import index
+    from services.ingest_api import collect
+    from services.ingest_api.config import IngestConfig
+    from shared import pprof
+
+    base = pprof.parse(fixture.read_bytes())
+    ports = wiring.open_embedded(cfg)
+    ingest, batch = IngestConfig(), []
+    for at in times:
+        base.time_nanos = at * 1_000_000_000
+        batch.append(collect.collect(params, pprof.write(base), ingest, clock=lambda: datetime.now(timezone.utc)))
+        if len(batch) == 500:
+            index(batch, ports.blobs, ports.meta)
+            batch = []
+    index(batch, ports.blobs, ports.meta)
+    compactor = wiring.embedded_compactor(ports, cfg)
+    while True:
+        report = compactor.run_pass()
+        if not (report.hours or report.rebuilt or report.days):
+            break
+    ports.close()
+    return len(times)

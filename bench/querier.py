@@ -18,23 +18,18 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import BenchError, machine, write_result  # noqa: E402
+from _common import BenchError, load_embedded, machine, write_result  # noqa: E402
 
 from services import wiring  # noqa: E402
-from services.indexer.steps import index  # noqa: E402
-from services.ingest_api import collect  # noqa: E402
-from services.ingest_api.config import IngestConfig  # noqa: E402
 from services.query_api import querier_pb2 as pb  # noqa: E402
 from services.query_api.config import QueryConfig  # noqa: E402
 from services.roles import ServeRole  # noqa: E402
-from shared import pprof  # noqa: E402
 
 DAY = 86400
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
@@ -43,25 +38,8 @@ SELECTOR = '{service_name="bench"}'
 
 def load(cfg: ServeRole, fixture: Path, end: int, interval: int) -> int:
     """One profile every `interval` seconds over the day before `end`, then compacted."""
-    base = pprof.parse(fixture.read_bytes())
-    ports = wiring.open_embedded(cfg)
-    ingest, batch, n = IngestConfig(), [], 0
-    for at in range(end - DAY, end, interval):
-        base.time_nanos = at * 1_000_000_000
-        batch.append(collect.collect({"service": "bench", "type": "cpu", "labels": "region=eu"}, pprof.write(base),
-                                     ingest, clock=lambda: datetime.now(timezone.utc)))
-        n += 1
-        if len(batch) == 500:
-            index(batch, ports.blobs, ports.meta)
-            batch = []
-    index(batch, ports.blobs, ports.meta)
-    compactor = wiring.embedded_compactor(ports, cfg)
-    while True:
-        report = compactor.run_pass()
-        if not (report.hours or report.rebuilt or report.days):
-            break
-    ports.close()
-    return n
+    return load_embedded(cfg, fixture, list(range(end - DAY, end, interval)),
+                         {"service": "bench", "type": "cpu", "labels": "region=eu"})
 
 
 def calls(end: int) -> dict[str, tuple[str, object, type]]:

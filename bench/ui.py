@@ -29,12 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine, write_result  # noqa: E402
+from _common import load_embedded, machine, write_result  # noqa: E402
 
 from services import wiring  # noqa: E402
-from services.indexer.steps import index  # noqa: E402
-from services.ingest_api import collect  # noqa: E402
-from services.ingest_api.config import IngestConfig  # noqa: E402
 from services.query_api.ui import STATIC  # noqa: E402
 from services.roles import ServeRole  # noqa: E402
 from shared import pprof  # noqa: E402
@@ -45,25 +42,7 @@ DAYS = 7
 
 def load(cfg: ServeRole, fixture: Path, end: int) -> None:
     """One profile per minute for DAYS days before `end`, indexed in batches, then compacted."""
-    base = pprof.parse(fixture.read_bytes())
-    ports = wiring.open_embedded(cfg)
-    ingest = IngestConfig()
-    batch = []
-    for i in range(DAYS * 24 * 60):
-        at = end - (i + 1) * MINUTE
-        base.time_nanos = at * 1_000_000_000
-        batch.append(collect.collect({"service": "bench", "type": "cpu"}, pprof.write(base), ingest,
-                                     clock=lambda: datetime.now(timezone.utc)))
-        if len(batch) == 500:
-            index(batch, ports.blobs, ports.meta)
-            batch = []
-    index(batch, ports.blobs, ports.meta)
-    compactor = wiring.embedded_compactor(ports, cfg)
-    while True:
-        report = compactor.run_pass()
-        if not (report.hours or report.rebuilt or report.days):
-            break
-    ports.close()
+    load_embedded(cfg, fixture, [end - (i + 1) * MINUTE for i in range(DAYS * 24 * 60)], {"service": "bench", "type": "cpu"})
 
 
 def time_flame(cfg: ServeRole, end: int, repeat: int) -> dict:
