@@ -24,7 +24,6 @@ from services.ingest_api.collect import Clock, build_record, check_labels, parse
 from services.ingest_api.config import IngestConfig
 from services.ingest_api.folded import UNIT_TYPES, Shape, parse_stacks, to_pprof
 from services.ingest_api.push_pb2 import PushRequest
-from services.web import connect
 from shared import pprof
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.model import IngestRecord, Labels, ProfileType, from_unix
@@ -89,10 +88,6 @@ def labels_of(series: Series, ptype: ProfileType, extra: Iterable[tuple[str, str
 
 
 # Push ----------------------------------------------------------------------------------------
-
-def decode_push(body: bytes, content_type: str) -> PushRequest:
-    """A PushRequest from the (already decompressed) body, in Connect's protobuf or JSON."""
-    return connect.decode(PushRequest(), body, content_type)
 
 
 # /ingest -------------------------------------------------------------------------------------

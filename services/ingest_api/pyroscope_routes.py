@@ -9,10 +9,9 @@ from flask import Blueprint, Request, Response, request
 from werkzeug.formparser import MultiPartParser
 
 from services.ingest_api.config import IngestConfig
-from services.ingest_api.push_pb2 import PushResponse
-from services.ingest_api.pyroscope import decode_push, ingest_record, push_records, sample_type_display_names
+from services.ingest_api.push_pb2 import PushRequest, PushResponse
+from services.ingest_api.pyroscope import ingest_record, push_records, sample_type_display_names
 from services.web import connect
-from services.web.connect import JSON, PROTO
 from services.web.body import decoded_body, media_type
 from services.web.errors import describe
 from shared.errors import BadRequest, UnsupportedMediaType
@@ -44,13 +43,10 @@ def blueprint(publish: Publish, cfg: IngestConfig) -> Blueprint:
 
     @bp.post(PUSH_PATH)
     def push() -> Response:
-        kind = connect.content_kind(request)
-        records = push_records(decode_push(request_body(request, cfg), kind), cfg)
-        for record in records:  # each acknowledged before the next; a 200 once all are
+        pushed, kind = connect.read(request, PushRequest(), cfg.max_body_bytes, cfg.max_decompressed_bytes)
+        for record in push_records(pushed, cfg):  # each acknowledged before the next; a 200 once all are
             publish(record)
-        if kind == JSON:
-            return Response("{}", status=200, mimetype=JSON)
-        return Response(PushResponse().SerializeToString(), status=200, mimetype=PROTO)
+        return connect.reply(PushResponse(), kind)
 
     @bp.post(INGEST_PATH)
     def ingest() -> Response:
