@@ -225,7 +225,7 @@ def diff_pprof(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> t
     except pprof.IncompatibleProfiles as exc:
         raise BadRequest(f"the base and the target cannot be compared: {exc}") from None
     name = f"{dq.target.service}-{dq.target.type}-diff.pb.gz"
-    return pprof.write(merger.result(), level=1), name
+    return merger.write(level=1), name
 
 
 def merge_aggregated(stores: Stores, params: Mapping[str, str], cfg: QueryConfig) -> tuple[bytes, str]:

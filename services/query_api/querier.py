@@ -129,9 +129,8 @@ def _stored_series(stores: Stores, query: Query, ptypes: set[ProfileType]) -> se
     first, last = floor_to(epoch(query.start), HOUR), floor_to(epoch(query.end), HOUR)
     out = set()
     for ptype in ptypes:
-        found = stores.windows.series_of(query.service, ptype, query.labels)
-        active = {st.series_id for st in stores.windows.hour_states([s.id for s in found], first, last)}
-        out |= {(s.type, s.labels, s.signature) for s in found if s.id in active}
+        found = stores.windows.series_of(query.service, ptype, query.labels, active_in=(first, last))
+        out |= {(s.type, s.labels, s.signature) for s in found}
     return out
 
 
