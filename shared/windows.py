@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 
-from shared import pprof
 from shared.model import Labels, ProfileType
 
 HOUR = 3600
@@ -107,10 +106,3 @@ def window_key(series: str, span: int, start: int, nonce: str) -> str:
     """A fresh blob key per build: a new window is written beside the old one, never over it."""
     kind = "hour" if span == HOUR else "day"
     return f"{WINDOW_PREFIX}{series}/{kind}-{start}-{nonce}"
-
-
-def read_window(data: bytes, *, max_decompressed: int = pprof.DEFAULT_MAX_DECOMPRESSED) -> pprof.Profile:
-    """A window's profile. Windows are written by the compactor's Merger from profiles checked at
-    ingest, so reading one back skips the per-sample checks of `pprof.parse`: they cost a
-    quarter of a week's merge. Size limits still hold; damaged bytes are still MalformedProfile."""
-    return pprof.parse_unchecked(data, max_decompressed=max_decompressed, what="window protobuf")

@@ -18,6 +18,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 # The files of one batch are written and fsynced this many at a time: the disk (here ext4) folds
 # concurrent fsyncs into one journal commit, about 5x fewer milliseconds per file than in turn.
 WRITERS = 8
+# What a blob is written under before its rename; listing skips it, a start deletes it.
+TMP_PREFIX = ".tmp-"
 
 
 class LocalBlobStore:
@@ -56,11 +58,12 @@ class LocalBlobStore:
             for path, _data in paths:
                 if path.parent not in folders:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    folders.setdefault(path.parent)
+                    folders[path.parent] = None
             if len(paths) == 1:
                 _write_atomically(*paths[0])
             else:
-                writes = [self._writers().submit(_write_atomically, path, data) for path, data in paths]
+                pool = self._writers()
+                writes = [pool.submit(_write_atomically, path, data) for path, data in paths]
                 wait(writes)  # all of them, so none is still writing when the caller cleans up
                 for done in writes:
                     done.result()
@@ -87,7 +90,7 @@ class LocalBlobStore:
         folder = self._path(prefix.rstrip("/"))
         for dirpath, _dirs, files in os.walk(folder):
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(TMP_PREFIX):
                     continue  # a write in progress, or one a crash left; not a blob
                 path = Path(dirpath, name)
                 try:
@@ -114,7 +117,7 @@ class LocalBlobStore:
         removed = 0
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(TMP_PREFIX):
                     try:
                         os.unlink(os.path.join(dirpath, name))
                         removed += 1
@@ -125,7 +128,7 @@ class LocalBlobStore:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """A temp file beside `path`, fsynced, renamed over it: readers never see half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{path.name}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=f".{path.name}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

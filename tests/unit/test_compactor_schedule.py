@@ -1,7 +1,6 @@
 """The compactor's pure parts: durations, horizons, lag; and the query planner's interval maths."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -84,18 +83,3 @@ def test_raw_intervals_are_the_edges_and_the_needed_hours(a, b, picked):
     in_intervals = {s for s in probe if any(lo <= s <= hi for lo, hi in intervals)}
     wanted = {s for s in probe if s < hours[0] or s >= hours[-1] + HOUR or s - s % HOUR in needed}
     assert in_intervals == wanted
-
-
-def test_read_window_keeps_the_size_limit_and_refuses_damaged_bytes():
-    import gzip
-
-    from shared import pprof
-    from shared.windows import read_window
-
-    p = pprof.parse((Path(__file__).resolve().parents[1] / "testdata" / "cpu-1.pb.gz").read_bytes())
-    data = pprof.write(p)
-    assert pprof.totals(read_window(data)) == pprof.totals(p)
-    with pytest.raises(pprof.ProfileTooLarge):
-        read_window(data, max_decompressed=100)
-    with pytest.raises(pprof.MalformedProfile, match="window protobuf"):
-        read_window(gzip.compress(b"\xff\xff\xff"))
