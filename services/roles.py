@@ -126,7 +126,7 @@ class IngestApiRole:
     addr: Address = setting_from(ADDR, LISTEN)
     # Its only Kafka client is a producer, bounded by the publish timeout.
     kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap",
-                                            exclude=("request_timeout",))
+                                            exclude=("request_timeout", "session_timeout"))
     ingest: IngestConfig = component(IngestConfig)
     threads: int = setting_from(THREADS, 16)
     auth: AuthConfig = component(AuthConfig, only=INGEST_AUTH)  # its ingest tokens guard uploads
@@ -204,7 +204,7 @@ class MigrateRole(_Postgres):
     """`profefe migrate`: the topics, the bucket and the database schema, each made if missing."""
 
     kafka: KafkaSettings | None = component(KafkaSettings, optional=True, present_if="bootstrap",
-                                            exclude=("publish_timeout",))
+                                            exclude=("publish_timeout", "session_timeout"))
     s3: S3Settings | None = component(S3Settings, optional=True, present_if="endpoint")
     database_url: str = setting_from(DATABASE_URL, "")
     db_connect_timeout: int = setting_from(DB_CONNECT_TIMEOUT, 5)

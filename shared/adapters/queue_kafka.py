@@ -193,6 +193,9 @@ class KafkaQueue:
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
                         fetch_max_wait_ms=s.fetch_max_wait_ms,
                         request_timeout_ms=int(s.request_timeout * 1000),
+                        session_timeout_ms=int(s.session_timeout * 1000),
+                        # Kafka's rule: at most a third of the session, so two may be lost.
+                        heartbeat_interval_ms=min(3000, int(s.session_timeout * 1000 / 3)),
                     )
                 except KafkaError as exc:
                     raise Unavailable(f"Kafka at {s.bootstrap} does not answer: {exc}") from exc

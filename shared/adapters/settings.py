@@ -32,6 +32,11 @@ class KafkaSettings:
     request_timeout: float = setting(30.0, "Seconds any other Kafka request may wait for its answer (fetches, "
                                            "offset commits, group membership, topic creation).",
                                      flag="--kafka-request-timeout", minimum=1, maximum=300)
+    # kafka-python's default is 45 s (KIP-735); an indexer killed without leaving the group holds
+    # its partitions that long, so a crash stalls its share of the topic for the whole of it.
+    session_timeout: float = setting(10.0, "Seconds an indexer may go without a heartbeat before the group hands "
+                                           "its partitions to the others (the stall after a crash).",
+                                     flag="--kafka-session-timeout", minimum=6, maximum=300)
     max_message_bytes: int = record_max_bytes(MAX_BODY_BYTES)  # set from the role's body limit
     client_id: str = "profefe"
     # How long the broker may hold a fetch that found nothing. Kafka's 500 ms default showed up
@@ -48,6 +53,8 @@ class KafkaSettings:
             raise ValueError(f"publish_timeout must be positive, got {self.publish_timeout}")
         if not 1 <= self.request_timeout <= 300:
             raise ValueError(f"request_timeout must be in 1..300 seconds, got {self.request_timeout}")
+        if not 6 <= self.session_timeout <= 300:
+            raise ValueError(f"session_timeout must be in 6..300 seconds (the broker's bounds), got {self.session_timeout}")
         for name in ("topic", "dead_letter_topic", "group"):
             if not getattr(self, name):
                 raise ValueError(f"Kafka {name} is empty")

@@ -40,6 +40,14 @@ def test_kafka_messages_fit_the_largest_body():
         KafkaSettings(bootstrap=" ")
 
 
+def test_kafka_session_timeout_stays_within_the_brokers_bounds():
+    # The broker refuses a group member whose session is outside 6..1800 s (its defaults).
+    assert KafkaSettings(bootstrap="b").session_timeout == 10.0
+    for wrong in (5.9, 301):
+        with pytest.raises(ValueError, match="session_timeout"):
+            KafkaSettings(bootstrap="b", session_timeout=wrong)
+
+
 def test_s3_settings_want_host_port_and_hide_the_secret():
     with pytest.raises(ValueError, match="without a scheme"):
         S3Settings(endpoint="http://127.0.0.1:9000", access_key="k")
