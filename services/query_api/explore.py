@@ -110,7 +110,7 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     chosen = (params.get("sample_type") or "").strip()
     rows = stores.meta.sample_totals(query)
     for _at, signature, _totals in rows:
-        for name in sample_type_names(signature):
+        for name, _unit in pprof.signature_types(signature)[1]:
             if name not in types:
                 types.append(name)
     if not chosen and types:
@@ -118,7 +118,7 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     for at, signature, totals in rows:
         i = (at - start) // step
         counts[i] += 1
-        names = sample_type_names(signature)
+        names = [name for name, _unit in pprof.signature_types(signature)[1]]
         if totals is None or chosen not in names:
             unknown += 1
             continue
@@ -131,12 +131,6 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         "start": start, "step": step, "sample_types": types, "sample_type": chosen, "aggregation": agg,
         "profiles": counts, "values": values, "without_totals": unknown,
     }
-
-
-def sample_type_names(signature: str) -> list[str]:
-    """`cpu/nanoseconds:samples/count,cpu/nanoseconds` -> ["samples", "cpu"]."""
-    _period, _, columns = signature.partition(":")
-    return [c.partition("/")[0] for c in columns.split(",") if c]
 
 
 # Flame graphs -------------------------------------------------------------------------------

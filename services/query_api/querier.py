@@ -19,7 +19,7 @@ from typing import Iterable
 
 from services.query_api import querier_pb2 as pb
 from services.query_api.config import QueryConfig
-from services.query_api.explore import MAX_LABEL_PAIRS, sample_type_names
+from services.query_api.explore import MAX_LABEL_PAIRS
 from services.query_api.query import Merged, Stores, merged_query
 from services.query_api.selector import ProfileTypeId, Selector, parse_selector, selectors, window
 from shared import pprof
@@ -42,13 +42,6 @@ def _query(service: str, sel: Selector, start: datetime, end: datetime) -> Query
     return Query(service=service, type=sel.type, labels=sel.labels, start=start, end=end)
 
 
-def columns(signature: str) -> tuple[str, str, list[tuple[str, str]]]:
-    """`cpu/nanoseconds:samples/count,cpu/nanoseconds` -> period type, period unit, [(type, unit)]."""
-    period, _, rest = signature.partition(":")
-    ptype, _, punit = period.partition("/")
-    return ptype, punit, [(t, u) for t, _, u in (c.partition("/") for c in rest.split(",") if c)]
-
-
 def _profile_types(stores: Stores, query: Query, sel: Selector) -> list[pb.ProfileType]:
     """The profile types one service's matches hold (of the selector's type and sample type)."""
     out = []
@@ -64,7 +57,7 @@ def _profile_types(stores: Stores, query: Query, sel: Selector) -> list[pb.Profi
                 kept_names = [v for k, v in pairs if k == KEPT_NAME_LABEL]
             wanted = next((lb.value for lb in sel.labels if lb.key == KEPT_NAME_LABEL), None)
             names = [wanted] if wanted else (kept_names or names)
-        period_type, period_unit, cols = columns(signature)
+        (period_type, period_unit), cols = pprof.signature_types(signature)
         for name in names:
             for sample_type, unit in cols:
                 if sel.sample_type is not None and sample_type != sel.sample_type:
@@ -145,7 +138,7 @@ def series(stores: Stores, req: pb.SeriesRequest) -> pb.SeriesResponse:
         for ptype, labels, signature in _stored_series(stores, query, ptypes):
             kept = next((lb.value for lb in labels if lb.key == KEPT_NAME_LABEL), None)
             name = kept if ptype is ProfileType.OTHER and kept else TYPE_NAMES[ptype]
-            period_type, period_unit, cols = columns(signature)
+            (period_type, period_unit), cols = pprof.signature_types(signature)
             for sample_type, unit in cols:
                 if sel.sample_type is not None and sample_type != sel.sample_type:
                     continue
@@ -288,7 +281,7 @@ def _points(stores: Stores, query: Query, sample_type: str, step_ms: int, averag
     sums: dict[int, int] = {}
     counts: dict[int, int] = {}
     for at, signature, totals in stores.meta.sample_totals(query):
-        names = sample_type_names(signature)
+        names = [name for name, _unit in pprof.signature_types(signature)[1]]
         if totals is None or sample_type not in names:
             continue
         bucket = at * 1000 // step_ms * step_ms

@@ -8,7 +8,7 @@ released. Nothing else of the project is imported from here.
 
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 from shared.pprof.flame import FlameTree, flame_tree
-from shared.pprof.info import period_type, sample_types, totals
+from shared.pprof.info import period_type, sample_types, signature_types, totals
 from shared.pprof.merge import Merger, merge
 from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, Checked, check, decompress, parse, parse_unchecked
 from shared.pprof.profile_pb2 import Profile
@@ -35,6 +35,7 @@ __all__ = [
     "parse_unchecked",
     "period_type",
     "sample_types",
+    "signature_types",
     "to_text",
     "totals",
     "write",
