@@ -118,12 +118,12 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     for at, signature, totals in rows:
         i = (at - start) // step
         counts[i] += 1
-        names = [name for name, _unit in pprof.signature_types(signature)[1]]
-        if totals is None or chosen not in names:
+        total = sample_total(signature, totals, chosen)
+        if total is None:
             unknown += 1
             continue
         known[i] += 1
-        sums[i] += totals[names.index(chosen)]
+        sums[i] += total
     values: list[float] = list(sums)
     if agg == "mean":
         values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, known)]
@@ -131,6 +131,15 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         "start": start, "step": step, "sample_types": types, "sample_type": chosen, "aggregation": agg,
         "profiles": counts, "values": values, "without_totals": unknown,
     }
+
+
+def sample_total(signature: str, totals: tuple[int, ...] | None, sample_type: str) -> int | None:
+    """The total of `sample_type` a profile's row keeps (`MetaStore.sample_totals`); None when
+    the row has no totals or its profile no such sample type."""
+    names = [name for name, _unit in pprof.signature_types(signature)[1]]
+    if totals is None or sample_type not in names:
+        return None
+    return totals[names.index(sample_type)]
 
 
 # Flame graphs -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Iterable
 
 from services.query_api import querier_pb2 as pb
 from services.query_api.config import QueryConfig
-from services.query_api.explore import MAX_LABEL_PAIRS
+from services.query_api.explore import MAX_LABEL_PAIRS, sample_total
 from services.query_api.query import Merged, Stores, merged_query
 from services.query_api.selector import ProfileTypeId, Selector, parse_selector, selectors, window
 from shared import pprof
@@ -281,11 +281,11 @@ def _points(stores: Stores, query: Query, sample_type: str, step_ms: int, averag
     sums: dict[int, int] = {}
     counts: dict[int, int] = {}
     for at, signature, totals in stores.meta.sample_totals(query):
-        names = [name for name, _unit in pprof.signature_types(signature)[1]]
-        if totals is None or sample_type not in names:
+        total = sample_total(signature, totals, sample_type)
+        if total is None:
             continue
         bucket = at * 1000 // step_ms * step_ms
-        sums[bucket] = sums.get(bucket, 0) + totals[names.index(sample_type)]
+        sums[bucket] = sums.get(bucket, 0) + total
         counts[bucket] = counts.get(bucket, 0) + 1
     return [pb.Point(timestamp=t, value=sums[t] / counts[t] if average else float(sums[t])) for t in sorted(sums)]
 
