@@ -82,7 +82,8 @@ def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         others = Labels(tuple(lb for lb in query.labels if lb.key != chosen))
         pairs = stores.meta.label_pairs(replace(query, labels=others), MAX_LABEL_PAIRS, key=chosen)
         out[chosen] = [value for _key, value in pairs]
-    return {"types": stores.meta.types(query), "labels": {k: out[k] for k in sorted(out) if out[k]}}
+    types = list(dict.fromkeys(t for t, _signature in stores.meta.signatures(query)))  # sorted by type
+    return {"types": types, "labels": {k: out[k] for k in sorted(out) if out[k]}}
 
 
 # Timeline ---------------------------------------------------------------------------------
