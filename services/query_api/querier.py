@@ -170,10 +170,15 @@ def merge_query(type_id: str, label_selector: str, start_ms: int, end_ms: int) -
     return Query(service=sel.service, type=tid.type, labels=labels, start=start, end=end), tid
 
 
-def _refuse_selectors(req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest) -> None:
+def _refuse_stack_trace_selector(
+        req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest | pb.SelectSeriesRequest) -> None:
     stacks = req.stack_trace_selector
     if req.HasField("stack_trace_selector") and (len(stacks.call_site) or stacks.HasField("go_pgo")):
         raise BadRequest("stack trace selectors are not supported")
+
+
+def _refuse_selectors(req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest) -> None:
+    _refuse_stack_trace_selector(req)
     if len(req.profile_id_selector):
         raise BadRequest("profile id selectors are not supported")
 
@@ -291,9 +296,7 @@ def _points(stores: Stores, query: Query, sample_type: str, step_ms: int, averag
 
 
 def select_series(stores: Stores, req: pb.SelectSeriesRequest) -> pb.SelectSeriesResponse:
-    if req.HasField("stack_trace_selector") and (len(req.stack_trace_selector.call_site)
-                                                 or req.stack_trace_selector.HasField("go_pgo")):
-        raise BadRequest("stack trace selectors are not supported")
+    _refuse_stack_trace_selector(req)
     query, tid = merge_query(req.profile_typeID, req.label_selector, req.start, req.end)
     step_ms = _step_ms(req.step, query.start, query.end)
     average = req.HasField("aggregation") and req.aggregation == pb.TIME_SERIES_AGGREGATION_TYPE_AVERAGE
