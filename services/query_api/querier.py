@@ -26,6 +26,7 @@ from shared import pprof
 from shared.errors import BadRequest, NotFound
 from shared.model import Labels, ProfileType, Query
 from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, PROFILE_TYPE_LABEL, SERVICE_LABEL, TYPE_NAMES, type_of_name
+from shared.pyroscope_types_pb2 import LabelPair
 from shared.windows import HOUR, epoch, floor_to
 
 MAX_POINTS = 11_000  # per series, as Prometheus allows per range query
@@ -148,7 +149,7 @@ def series(stores: Stores, req: pb.SeriesRequest) -> pb.SeriesResponse:
                 key = tuple(p for p in pairs if not wanted or p[0] in wanted)
                 if key not in out and len(out) >= MAX_SERIES:
                     raise BadRequest(f"more than {MAX_SERIES} series match: narrow the selector")
-                out.setdefault(key, pb.Labels(labels=[pb.LabelPair(name=k, value=v) for k, v in key]))
+                out.setdefault(key, pb.Labels(labels=[LabelPair(name=k, value=v) for k, v in key]))
     return pb.SeriesResponse(labels_set=[out[k] for k in sorted(out)])
 
 
@@ -317,7 +318,7 @@ def select_series(stores: Stores, req: pb.SelectSeriesRequest) -> pb.SelectSerie
     for labels, q in groups:
         points = _points(stores, q, tid.sample_type, step_ms, average)
         if points:
-            series.append(pb.Series(labels=[pb.LabelPair(name=k, value=v) for k, v in labels], points=points))
+            series.append(pb.Series(labels=[LabelPair(name=k, value=v) for k, v in labels], points=points))
     if req.HasField("limit") and req.limit > 0 and len(series) > req.limit:
         series.sort(key=lambda s: -sum(p.value for p in s.points))
         series = series[:req.limit]
