@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the checked-in _pb2 modules (the pprof library's, the queue record's, Pyroscope's push
-# request and querier messages) from their .proto files.
+# Regenerates the checked-in _pb2 modules (the pprof library's, the queue record's, Pyroscope's
+# shared types, push request and querier messages) from their .proto files.
 #
 # protoc comes from grpcio-tools, installed into a throwaway virtualenv so it never becomes a
 # runtime dependency. The pinned release bundles protoc 26.x, whose generated code (gencode 5.26)
@@ -22,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
     --proto_path=. \
     --python_out=. \
     --pyi_out=. \
-    shared/pprof/profile.proto shared/record.proto \
+    shared/pprof/profile.proto shared/record.proto shared/pyroscope_types.proto \
     services/ingest_api/push.proto services/query_api/querier.proto
 
-echo "generated shared/pprof/*_pb2.py, shared/record_pb2.py, services/ingest_api/push_pb2.py, services/query_api/querier_pb2.py and their .pyi with grpcio-tools ${GRPCIO_TOOLS_VERSION}"
+echo "generated shared/pprof/*_pb2.py, shared/record_pb2.py, shared/pyroscope_types_pb2.py, services/ingest_api/push_pb2.py, services/query_api/querier_pb2.py and their .pyi with grpcio-tools ${GRPCIO_TOOLS_VERSION}"

@@ -55,9 +55,6 @@ class MetaStore(Protocol):
         """(created_at epoch seconds, signature, totals or None when not recorded) of every match of
         `query` (its limit ignored), ascending: what a timeline needs, without labels or blobs."""
 
-    def types(self, query: Query) -> list[str]:
-        """The profile types of the matches of `query` whatever its type, sorted."""
-
     def signatures(self, query: Query) -> list[tuple[str, str]]:
         """The distinct (type, signature) of the matches of `query` whatever its type, sorted: the
         sample and period types each type holds, as Pyroscope's profile types list them."""

@@ -24,16 +24,44 @@ pub fn check(p: &Profile<'_>) -> Result<()> {
         return malformed("a location has a line without a function (function id 0)");
     }
     // A location without a mapping has mapping id 0, which is not a reference.
-    resolved("location", "mapping", p.locations.iter().map(|l| l.mapping_id).filter(|&i| i != 0), &mapping_ids)?;
-    resolved("location", "function", p.lines.iter().map(|l| l.function_id), &function_ids)?;
-    resolved("sample", "location", p.location_ids.iter().copied(), &location_ids)?;
+    resolved(
+        "location",
+        "mapping",
+        p.locations.iter().map(|l| l.mapping_id).filter(|&i| i != 0),
+        &mapping_ids,
+    )?;
+    resolved(
+        "location",
+        "function",
+        p.lines.iter().map(|l| l.function_id),
+        &function_ids,
+    )?;
+    resolved(
+        "sample",
+        "location",
+        p.location_ids.iter().copied(),
+        &location_ids,
+    )?;
 
     let n = p.strings.len();
-    column(n, "sample type", p.sample_types.iter().flat_map(|t| [t.r#type, t.unit]))?;
+    column(
+        n,
+        "sample type",
+        p.sample_types.iter().flat_map(|t| [t.r#type, t.unit]),
+    )?;
     let period = p.period_type.unwrap_or_default();
     column(n, "period type", [period.r#type, period.unit].into_iter())?;
-    let header = [p.drop_frames, p.keep_frames, p.default_sample_type, p.doc_url];
-    column(n, "profile header", header.into_iter().chain(p.comments.iter().copied()))?;
+    let header = [
+        p.drop_frames,
+        p.keep_frames,
+        p.default_sample_type,
+        p.doc_url,
+    ];
+    column(
+        n,
+        "profile header",
+        header.into_iter().chain(p.comments.iter().copied()),
+    )?;
     column(n, "mapping", p.mappings.iter().map(|m| m.filename))?;
     column(n, "mapping", p.mappings.iter().map(|m| m.build_id))?;
     column(n, "function", p.functions.iter().map(|f| f.name))?;
@@ -55,13 +83,19 @@ fn check_samples(p: &Profile<'_>) -> Result<()> {
     }
     for (i, s) in p.samples.iter().enumerate() {
         if s.values.len() != n_types {
-            return malformed(format!("sample {i} has {} values, expected {n_types} sample types", s.values.len()));
+            return malformed(format!(
+                "sample {i} has {} values, expected {n_types} sample types",
+                s.values.len()
+            ));
         }
     }
     Ok(())
 }
 
-fn unique_ids(kind: &str, ids: impl ExactSizeIterator<Item = u64> + Clone) -> Result<FxHashSet<u64>> {
+fn unique_ids(
+    kind: &str,
+    ids: impl ExactSizeIterator<Item = u64> + Clone,
+) -> Result<FxHashSet<u64>> {
     if ids.clone().any(|id| id == 0) {
         return malformed(format!("{kind} with the reserved id 0"));
     }
@@ -74,11 +108,18 @@ fn unique_ids(kind: &str, ids: impl ExactSizeIterator<Item = u64> + Clone) -> Re
     Ok(seen)
 }
 
-fn resolved(holder: &str, kind: &str, used: impl Iterator<Item = u64>, known: &FxHashSet<u64>) -> Result<()> {
+fn resolved(
+    holder: &str,
+    kind: &str,
+    used: impl Iterator<Item = u64>,
+    known: &FxHashSet<u64>,
+) -> Result<()> {
     // The smallest missing id is named, so the message does not depend on the order.
     let missing = used.filter(|id| !known.contains(id)).min();
     match missing {
-        Some(id) => malformed(format!("{holder} refers to {kind} id {id}, which does not exist")),
+        Some(id) => malformed(format!(
+            "{holder} refers to {kind} id {id}, which does not exist"
+        )),
         None => Ok(()),
     }
 }
@@ -92,7 +133,9 @@ fn column(n: usize, what: &str, indexes: impl Iterator<Item = i64>) -> Result<()
     }
     if low < 0 || high as u64 >= n as u64 {
         let bad = if low < 0 { low } else { high };
-        return malformed(format!("{what} string index {bad} out of range (string table has {n} entries)"));
+        return malformed(format!(
+            "{what} string index {bad} out of range (string table has {n} entries)"
+        ));
     }
     Ok(())
 }
@@ -137,7 +180,9 @@ pub fn signature(p: &Profile<'_>) -> String {
 
 fn period_type<'a>(p: &Profile<'a>) -> Option<(&'a str, &'a str)> {
     match p.period_type {
-        Some(vt) if vt.r#type != 0 || vt.unit != 0 => Some((p.string(vt.r#type), p.string(vt.unit))),
+        Some(vt) if vt.r#type != 0 || vt.unit != 0 => {
+            Some((p.string(vt.r#type), p.string(vt.unit)))
+        }
         _ => None,
     }
 }
@@ -147,7 +192,11 @@ pub fn info(p: &Profile<'_>) -> Info {
     let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     Info {
         time_nanos: p.time_nanos,
-        sample_types: p.sample_types.iter().map(|t| pair(p.string(t.r#type), p.string(t.unit))).collect(),
+        sample_types: p
+            .sample_types
+            .iter()
+            .map(|t| pair(p.string(t.r#type), p.string(t.unit)))
+            .collect(),
         period_type: period_type(p).map(|(t, u)| pair(t, u)),
         signature: signature(p),
         samples: p.samples.len(),

@@ -22,7 +22,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Malformed(reason) => f.write_str(reason),
-            Error::TooLarge(limit) => write!(f, "profile is larger than {limit} bytes once decompressed"),
+            Error::TooLarge(limit) => {
+                write!(f, "profile is larger than {limit} bytes once decompressed")
+            }
             Error::Incompatible(a, b) => write!(f, "incompatible profiles: {a:?} and {b:?}"),
         }
     }
@@ -37,6 +39,8 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(Error::Malformed(format!("internal error while reading the profile: {why}")))
+        Err(Error::Malformed(format!(
+            "internal error while reading the profile: {why}"
+        )))
     })
 }

@@ -81,11 +81,18 @@ pub fn column(p: &Profile<'_>, wanted: &str) -> std::result::Result<usize, Strin
     if wanted.is_empty() {
         return Ok(names.len() - 1);
     }
-    names.iter().position(|&n| n == wanted).ok_or_else(|| format!("no sample type \"{wanted}\" (have {})", names.join(", ")))
+    names
+        .iter()
+        .position(|&n| n == wanted)
+        .ok_or_else(|| format!("no sample type \"{wanted}\" (have {})", names.join(", ")))
 }
 
 fn str_at<'a>(p: &Profile<'a>, i: i64) -> &'a str {
-    usize::try_from(i).ok().and_then(|i| p.strings.get(i)).copied().unwrap_or("")
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| p.strings.get(i))
+        .copied()
+        .unwrap_or("")
 }
 
 impl Tree {
@@ -94,8 +101,21 @@ impl Tree {
         let mut names = Names::default();
         let root = names.get(ROOT);
         names.get(OTHER);
-        let nodes = vec![Node { name: root, parent: 0, total: [0; 2], self_: [0; 2] }];
-        Tree { names, nodes, children: FxHashMap::default(), flat: vec![], cum: vec![], seen: vec![], sides }
+        let nodes = vec![Node {
+            name: root,
+            parent: 0,
+            total: [0; 2],
+            self_: [0; 2],
+        }];
+        Tree {
+            names,
+            nodes,
+            children: FxHashMap::default(),
+            flat: vec![],
+            cum: vec![],
+            seen: vec![],
+            sides,
+        }
     }
 
     /// Folds every sample of `p` with a non-zero value in `column` into `side`.
@@ -106,7 +126,14 @@ impl Tree {
             .iter()
             .map(|f| {
                 let s = str_at(p, f.name);
-                (f.id, if s.is_empty() { names.get(&format!("0x{:x}", f.id)) } else { names.get(s) })
+                (
+                    f.id,
+                    if s.is_empty() {
+                        names.get(&format!("0x{:x}", f.id))
+                    } else {
+                        names.get(s)
+                    },
+                )
             })
             .collect();
         let unknown = names.get(UNKNOWN);
@@ -164,19 +191,29 @@ impl Tree {
     fn child(&mut self, parent: u32, name: u32) -> u32 {
         let nodes = &mut self.nodes;
         *self.children.entry((parent, name)).or_insert_with(|| {
-            nodes.push(Node { name, parent, total: [0; 2], self_: [0; 2] });
+            nodes.push(Node {
+                name,
+                parent,
+                total: [0; 2],
+                self_: [0; 2],
+            });
             (nodes.len() - 1) as u32
         })
     }
 
     fn wholes(&self) -> [f64; 2] {
         let t = self.nodes[0].total;
-        [if t[0] != 0 { t[0] as f64 } else { 1.0 }, if t[1] != 0 { t[1] as f64 } else { 1.0 }]
+        [
+            if t[0] != 0 { t[0] as f64 } else { 1.0 },
+            if t[1] != 0 { t[1] as f64 } else { 1.0 },
+        ]
     }
 
     /// The share of its side's whole a node holds, the larger of the two sides.
     fn weight(&self, total: &[i128; 2], wholes: &[f64; 2]) -> f64 {
-        (0..self.sides).map(|s| total[s] as f64 / wholes[s]).fold(f64::MIN, f64::max)
+        (0..self.sides)
+            .map(|s| total[s] as f64 / wholes[s])
+            .fold(f64::MIN, f64::max)
     }
 
     /// The tree cut to `budget` nodes besides "other" ones, and the top table's first
@@ -211,7 +248,11 @@ impl Tree {
         let mut heap = BinaryHeap::new();
         let mut order = 0u64;
         let mut push = |heap: &mut BinaryHeap<(Weight, Reverse<u64>, u32)>, i: u32| {
-            heap.push((Weight(self.weight(&self.nodes[i as usize].total, &wholes)), Reverse(order), i));
+            heap.push((
+                Weight(self.weight(&self.nodes[i as usize].total, &wholes)),
+                Reverse(order),
+                i,
+            ));
             order += 1;
         };
         for &c in children(0) {
@@ -283,38 +324,62 @@ impl Tree {
                     None => items.push((None, other, rest, rest, depth + 1)),
                 }
             }
-            let key = |it: &Item| (0..self.sides).map(|s| it.2[s] as f64 / wholes[s]).sum::<f64>();
+            let key = |it: &Item| {
+                (0..self.sides)
+                    .map(|s| it.2[s] as f64 / wholes[s])
+                    .sum::<f64>()
+            };
             items.sort_by(|a, b| {
                 (a.1 == other)
                     .cmp(&(b.1 == other))
                     .then_with(|| key(b).total_cmp(&key(a)))
-                    .then_with(|| self.names.names[a.1 as usize].cmp(&self.names.names[b.1 as usize]))
+                    .then_with(|| {
+                        self.names.names[a.1 as usize].cmp(&self.names.names[b.1 as usize])
+                    })
             });
             stack.extend(items.into_iter().rev());
         }
 
-        let mut rows: Vec<u32> = (0..self.seen.len() as u32).filter(|&i| self.seen[i as usize]).collect();
+        let mut rows: Vec<u32> = (0..self.seen.len() as u32)
+            .filter(|&i| self.seen[i as usize])
+            .collect();
         let name_of = |i: u32| &self.names.names[i as usize];
         if self.sides == 1 {
             rows.sort_by(|&a, &b| {
                 let (fa, fb) = (self.flat[a as usize][0], self.flat[b as usize][0]);
                 let (ca, cb) = (self.cum[a as usize][0], self.cum[b as usize][0]);
-                fb.cmp(&fa).then(cb.cmp(&ca)).then_with(|| name_of(a).cmp(name_of(b)))
+                fb.cmp(&fa)
+                    .then(cb.cmp(&ca))
+                    .then_with(|| name_of(a).cmp(name_of(b)))
             });
         } else {
             let t = root.total;
-            let share = |v: i128, whole: i128| if whole != 0 { v as f64 / whole as f64 } else { 0.0 };
+            let share = |v: i128, whole: i128| {
+                if whole != 0 {
+                    v as f64 / whole as f64
+                } else {
+                    0.0
+                }
+            };
             let change = |i: u32| {
                 let f = self.flat[i as usize];
                 (share(f[1], t[1]) - share(f[0], t[0])).abs()
             };
-            rows.sort_by(|&a, &b| change(b).total_cmp(&change(a)).then_with(|| name_of(a).cmp(name_of(b))));
+            rows.sort_by(|&a, &b| {
+                change(b)
+                    .total_cmp(&change(a))
+                    .then_with(|| name_of(a).cmp(name_of(b)))
+            });
         }
         rows.truncate(top_rows);
         for i in rows {
             let k = i as usize;
             let id = intern(&mut out, i);
-            out.top.push((id, self.flat[k][..self.sides].to_vec(), self.cum[k][..self.sides].to_vec()));
+            out.top.push((
+                id,
+                self.flat[k][..self.sides].to_vec(),
+                self.cum[k][..self.sides].to_vec(),
+            ));
         }
         out
     }

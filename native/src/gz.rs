@@ -129,7 +129,10 @@ pub fn compress(raw: &[u8], level: u32) -> Vec<u8> {
     // zlib-rs's level 1 is a quicker strategy than zlib's level 1 and a quarter larger; its
     // level 2 is zlib's level 1 in size, and still faster, so that is what "fast" means here.
     let level = if level == 1 { 2 } else { level };
-    let mut enc = GzBuilder::new().mtime(0).write(Vec::with_capacity(raw.len() / 3 + 64), Compression::new(level.min(9)));
+    let mut enc = GzBuilder::new().mtime(0).write(
+        Vec::with_capacity(raw.len() / 3 + 64),
+        Compression::new(level.min(9)),
+    );
     enc.write_all(raw).expect("writing to a Vec");
     enc.finish().expect("writing to a Vec")
 }

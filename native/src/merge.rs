@@ -55,7 +55,10 @@ struct Strings<'p, 'a> {
 
 impl<'p, 'a> Strings<'p, 'a> {
     fn new(p: &'p Profile<'a>) -> Self {
-        Strings { p, merged: vec![u32::MAX; p.strings.len()] }
+        Strings {
+            p,
+            merged: vec![u32::MAX; p.strings.len()],
+        }
     }
 
     fn get(&mut self, interner: &mut Interner, i: i64) -> u32 {
@@ -165,7 +168,10 @@ pub struct Merger {
 
 impl Merger {
     pub fn new() -> Self {
-        Merger { strings: Interner::new(), ..Default::default() }
+        Merger {
+            strings: Interner::new(),
+            ..Default::default()
+        }
     }
 
     /// How many profiles were added.
@@ -200,11 +206,19 @@ impl Merger {
         let sig = signature(p);
         let s = &mut self.strings;
         let h = match &mut self.header {
-            Some(h) if h.signature != sig => return Err(Error::Incompatible(h.signature.clone(), sig)),
+            Some(h) if h.signature != sig => {
+                return Err(Error::Incompatible(h.signature.clone(), sig))
+            }
             Some(h) => h,
             None => {
-                let sample_types = p.sample_types.iter().map(|t| (st.get(s, t.r#type), st.get(s, t.unit))).collect();
-                let period_type = p.period_type.map(|t| (st.get(s, t.r#type), st.get(s, t.unit)));
+                let sample_types = p
+                    .sample_types
+                    .iter()
+                    .map(|t| (st.get(s, t.r#type), st.get(s, t.unit)))
+                    .collect();
+                let period_type = p
+                    .period_type
+                    .map(|t| (st.get(s, t.r#type), st.get(s, t.unit)));
                 self.header.insert(Header {
                     signature: sig,
                     sample_types,
@@ -271,10 +285,15 @@ impl Merger {
         for (n, m) in p.mappings.iter().enumerate() {
             let filename = st.get(s, m.filename);
             let build_id = st.get(s, m.build_id);
-            let mut size = (m.memory_limit.wrapping_sub(m.memory_start)).wrapping_add(MAPSIZE_ROUNDING - 1);
+            let mut size =
+                (m.memory_limit.wrapping_sub(m.memory_start)).wrapping_add(MAPSIZE_ROUNDING - 1);
             size -= size % MAPSIZE_ROUNDING;
             // Without a build id or a file name a mapping is a placeholder: all of them are one.
-            let key = [size, m.file_offset, u64::from(if build_id != 0 { build_id } else { filename })];
+            let key = [
+                size,
+                m.file_offset,
+                u64::from(if build_id != 0 { build_id } else { filename }),
+            ];
             let next = self.mappings.len() as u32;
             let i = *self.mapping_index.entry(key).or_insert(next);
             if i == next {
@@ -284,7 +303,12 @@ impl Merger {
                     offset: m.file_offset,
                     filename,
                     build_id,
-                    flags: [m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames],
+                    flags: [
+                        m.has_functions,
+                        m.has_filenames,
+                        m.has_line_numbers,
+                        m.has_inline_frames,
+                    ],
                 });
             }
             self.main_mapping.get_or_insert(i);
@@ -294,14 +318,23 @@ impl Merger {
         InputMappings { ids, merged }
     }
 
-    fn map_locations(&mut self, p: &Profile<'_>, functions: &IdMap, mappings: &InputMappings) -> IdMap {
+    fn map_locations(
+        &mut self,
+        p: &Profile<'_>,
+        functions: &IdMap,
+        mappings: &InputMappings,
+    ) -> IdMap {
         let max_id = p.locations.iter().map(|l| l.id).max().unwrap_or(0);
         let mut out = IdMap::new(p.locations.len(), max_id);
         let mut key: Vec<u32> = Vec::new();
         let mut lines = Vec::new();
         for loc in &p.locations {
             lines.clear();
-            lines.extend(p.lines_of(loc).iter().map(|l| (functions.get(l.function_id), l.line, l.column)));
+            lines.extend(
+                p.lines_of(loc)
+                    .iter()
+                    .map(|l| (functions.get(l.function_id), l.line, l.column)),
+            );
             let (mapping, rel) = if loc.mapping_id != 0 {
                 let (merged, start) = mappings.merged[mappings.ids.get(loc.mapping_id) as usize];
                 // Relative to the mapping, so address-space randomisation does not split locations.
@@ -332,7 +365,8 @@ impl Merger {
                         lines: lines.clone().into_boxed_slice(),
                         folded: loc.is_folded,
                     });
-                    self.location_index.insert(key.clone().into_boxed_slice(), i);
+                    self.location_index
+                        .insert(key.clone().into_boxed_slice(), i);
                     i
                 }
             };
@@ -351,14 +385,23 @@ impl Merger {
                 continue;
             }
             key.clear();
-            key.extend(p.location_ids_of(sample).iter().map(|&id| locations.get(id)));
+            key.extend(
+                p.location_ids_of(sample)
+                    .iter()
+                    .map(|&id| locations.get(id)),
+            );
             // Like pprof, a label with neither a string nor a number is no label; keys are
             // compared in sorted order, the values of one key in their own order (stable sort).
             labels.clear();
             for l in p.labels_of(sample) {
                 if l.str != 0 || l.num != 0 || l.num_unit != 0 {
                     let s = &mut self.strings;
-                    labels.push((st.get(s, l.key), st.get(s, l.str), l.num, st.get(s, l.num_unit)));
+                    labels.push((
+                        st.get(s, l.key),
+                        st.get(s, l.str),
+                        l.num,
+                        st.get(s, l.num_unit),
+                    ));
                 }
             }
             // The stack's length goes first, so no stack can pass for another's labels.
@@ -408,7 +451,13 @@ impl<'m> Encoder<'m> {
     fn new(m: &'m Merger) -> Self {
         let mut string_ids = vec![u32::MAX; m.strings.strings.len()];
         string_ids[0] = 0;
-        Encoder { m, string_ids, table: vec![0], scratch: Vec::new(), packed: Vec::new() }
+        Encoder {
+            m,
+            string_ids,
+            table: vec![0],
+            scratch: Vec::new(),
+            packed: Vec::new(),
+        }
     }
 
     fn s(&mut self, merged: u32) -> u64 {
@@ -420,7 +469,12 @@ impl<'m> Encoder<'m> {
         u64::from(*slot)
     }
 
-    fn message(&mut self, out: &mut Vec<u8>, field: u32, fill: impl FnOnce(&mut Self, &mut Vec<u8>)) {
+    fn message(
+        &mut self,
+        out: &mut Vec<u8>,
+        field: u32,
+        fill: impl FnOnce(&mut Self, &mut Vec<u8>),
+    ) {
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         fill(self, &mut body);
@@ -493,8 +547,11 @@ impl<'m> Encoder<'m> {
                     next_function += 1;
                     function_ids[f as usize] = next_function;
                     let [name, system_name, filename, start_line] = m.function_keys[f as usize];
-                    let (name, system_name, filename) =
-                        (self.s(name as u32), self.s(system_name as u32), self.s(filename as u32));
+                    let (name, system_name, filename) = (
+                        self.s(name as u32),
+                        self.s(system_name as u32),
+                        self.s(filename as u32),
+                    );
                     self.message(&mut functions, 5, |_, b| {
                         put_u64(b, 1, next_function);
                         put_u64(b, 2, name);
@@ -536,7 +593,12 @@ impl<'m> Encoder<'m> {
             let values = &m.sums[i * n..(i + 1) * n];
             let mut packed = std::mem::take(&mut self.packed);
             self.message(&mut samples, 2, |_, b| {
-                put_packed(b, 1, stack.iter().map(|&l| location_ids[l as usize]), &mut packed);
+                put_packed(
+                    b,
+                    1,
+                    stack.iter().map(|&l| location_ids[l as usize]),
+                    &mut packed,
+                );
                 put_packed(b, 2, values.iter().map(|&v| v as u64), &mut packed);
                 for &(k, s, num, u) in &labels {
                     let mut lb = Vec::new();
@@ -557,7 +619,9 @@ impl<'m> Encoder<'m> {
         let default_sample_type = self.s(h.default_sample_type);
         let doc_url = self.s(h.doc_url);
 
-        let mut out = Vec::with_capacity(types.len() + samples.len() + mappings.len() + locations.len() + functions.len() + 1024);
+        let mut out = Vec::with_capacity(
+            types.len() + samples.len() + mappings.len() + locations.len() + functions.len() + 1024,
+        );
         out.extend_from_slice(&types);
         out.extend_from_slice(&samples);
         out.extend_from_slice(&mappings);

@@ -179,7 +179,9 @@ impl<'a> Profile<'a> {
                     if let Some(b) = message(wire, value) {
                         match std::str::from_utf8(b) {
                             Ok(s) => p.strings.push(s),
-                            Err(_) => return malformed("protobuf: string_table holds invalid UTF-8"),
+                            Err(_) => {
+                                return malformed("protobuf: string_table holds invalid UTF-8")
+                            }
                         }
                     } else {
                         skipped = true;
@@ -217,8 +219,17 @@ impl<'a> Profile<'a> {
         Ok(p)
     }
 
-    fn decode_sample(&mut self, buf: &[u8], numbers: &mut Vec<u64>, skipped: &mut bool) -> Result<()> {
-        let (l0, v0, b0) = (self.location_ids.len(), self.values.len(), self.labels.len());
+    fn decode_sample(
+        &mut self,
+        buf: &[u8],
+        numbers: &mut Vec<u64>,
+        skipped: &mut bool,
+    ) -> Result<()> {
+        let (l0, v0, b0) = (
+            self.location_ids.len(),
+            self.values.len(),
+            self.labels.len(),
+        );
         let mut r = Reader::new(buf);
         while !r.done() {
             let (field, wire, value) = r.field()?;
@@ -246,7 +257,10 @@ impl<'a> Profile<'a> {
     }
 
     fn decode_location(&mut self, buf: &[u8], skipped: &mut bool) -> Result<()> {
-        let mut loc = Location { lines: self.lines.len()..self.lines.len(), ..Default::default() };
+        let mut loc = Location {
+            lines: self.lines.len()..self.lines.len(),
+            ..Default::default()
+        };
         let mut r = Reader::new(buf);
         while !r.done() {
             let (field, wire, value) = r.field()?;

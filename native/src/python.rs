@@ -14,9 +14,15 @@ fn raise(py: Python<'_>, e: Error) -> PyErr {
         Err(err) => return err,
     };
     let made = match &e {
-        Error::Malformed(reason) => errors.getattr("MalformedProfile").and_then(|c| c.call1((reason,))),
-        Error::TooLarge(limit) => errors.getattr("ProfileTooLarge").and_then(|c| c.call1((*limit,))),
-        Error::Incompatible(a, b) => errors.getattr("IncompatibleProfiles").and_then(|c| c.call1((a, b))),
+        Error::Malformed(reason) => errors
+            .getattr("MalformedProfile")
+            .and_then(|c| c.call1((reason,))),
+        Error::TooLarge(limit) => errors
+            .getattr("ProfileTooLarge")
+            .and_then(|c| c.call1((*limit,))),
+        Error::Incompatible(a, b) => errors
+            .getattr("IncompatibleProfiles")
+            .and_then(|c| c.call1((a, b))),
     };
     match made {
         Ok(exc) => PyErr::from_value(exc),
@@ -28,7 +34,8 @@ fn raise(py: Python<'_>, e: Error) -> PyErr {
 /// stopped at `limit` while inflating; None when `data` is raw protobuf within the limit.
 #[pyfunction]
 fn inflate(py: Python<'_>, data: &[u8], limit: usize) -> PyResult<Option<Py<PyBytes>>> {
-    let raw = py.allow_threads(|| guarded(|| gz::inflate(data, limit).map(|r| r.into_owned_if_borrowed())));
+    let raw = py
+        .allow_threads(|| guarded(|| gz::inflate(data, limit).map(|r| r.into_owned_if_borrowed())));
     match raw.map_err(|e| raise(py, e))? {
         Some(v) => Ok(Some(PyBytes::new(py, &v).unbind())),
         None => Ok(None),
@@ -48,32 +55,68 @@ impl OwnedIfBorrowed for std::borrow::Cow<'_, [u8]> {
     }
 }
 
-type InfoTuple = (i64, Vec<(String, String)>, Option<(String, String)>, String, usize, Vec<i128>, bool, bool, usize);
+type InfoTuple = (
+    i64,
+    Vec<(String, String)>,
+    Option<(String, String)>,
+    String,
+    usize,
+    Vec<i128>,
+    bool,
+    bool,
+    usize,
+);
 
 /// Inflates, decodes and checks `data`; returns (the inflated bytes when `data` was gzip and
 /// `inflated` is true, else None; (time_nanos, sample types, period type, signature, sample
 /// count, totals, empty, whether fields were skipped, protobuf size)).
 #[pyfunction]
 #[pyo3(signature = (data, limit, inflated = true))]
-fn check(py: Python<'_>, data: &[u8], limit: usize, inflated: bool) -> PyResult<(Option<Py<PyBytes>>, InfoTuple)> {
+fn check(
+    py: Python<'_>,
+    data: &[u8],
+    limit: usize,
+    inflated: bool,
+) -> PyResult<(Option<Py<PyBytes>>, InfoTuple)> {
     let done = py.allow_threads(|| {
         guarded(|| {
             crate::checked(data, limit).map(|(raw, i)| {
                 let size = raw.len();
-                (if inflated { raw.into_owned_if_borrowed() } else { None }, i, size)
+                (
+                    if inflated {
+                        raw.into_owned_if_borrowed()
+                    } else {
+                        None
+                    },
+                    i,
+                    size,
+                )
             })
         })
     });
     let (raw, i, size) = done.map_err(|e| raise(py, e))?;
     let raw = raw.map(|v| PyBytes::new(py, &v).unbind());
-    Ok((raw, (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.totals, i.empty, i.skipped_fields, size)))
+    Ok((
+        raw,
+        (
+            i.time_nanos,
+            i.sample_types,
+            i.period_type,
+            i.signature,
+            i.samples,
+            i.totals,
+            i.empty,
+            i.skipped_fields,
+            size,
+        ),
+    ))
 }
 
 /// The sum of each sample value column of the raw protobuf profile `raw`.
 #[pyfunction]
 fn totals(py: Python<'_>, raw: &[u8]) -> PyResult<Vec<i128>> {
     py.allow_threads(|| guarded(|| profile::Profile::decode(raw).map(|p| crate::check::totals(&p))))
-    .map_err(|e| raise(py, e))
+        .map_err(|e| raise(py, e))
 }
 
 /// gzip of `raw` at `level`, mtime 0.
@@ -83,12 +126,23 @@ fn compress(py: Python<'_>, raw: &[u8], level: u32) -> Py<PyBytes> {
     PyBytes::new(py, &out).unbind()
 }
 
-type FlameTuple = (Vec<(String, String)>, usize, Vec<String>, Vec<u32>, Vec<u32>, Vec<Vec<i64>>, Vec<Vec<i64>>, usize,
-                  Vec<(u32, Vec<i64>, Vec<i64>)>);
+type FlameTuple = (
+    Vec<(String, String)>,
+    usize,
+    Vec<String>,
+    Vec<u32>,
+    Vec<u32>,
+    Vec<Vec<i64>>,
+    Vec<Vec<i64>>,
+    usize,
+    Vec<(u32, Vec<i64>, Vec<i64>)>,
+);
 
 /// Sums beyond i64 (292 years of CPU time) saturate, so every value converts to a Python int cheaply.
 fn clamp(v: &[i128]) -> Vec<i64> {
-    v.iter().map(|&x| i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX })).collect()
+    v.iter()
+        .map(|&x| i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX }))
+        .collect()
 }
 
 /// The flame graph of the raw protobuf profile `raw` cut to `budget` nodes, with its top table
@@ -98,8 +152,14 @@ fn clamp(v: &[i128]) -> Vec<i64> {
 /// sample type the profiles lack.
 #[pyfunction]
 #[pyo3(signature = (raw, sample_type, budget, top_rows, base = None))]
-fn flame_tree(py: Python<'_>, raw: &[u8], sample_type: &str, budget: usize, top_rows: usize, base: Option<&[u8]>)
-    -> PyResult<FlameTuple> {
+fn flame_tree(
+    py: Python<'_>,
+    raw: &[u8],
+    sample_type: &str,
+    budget: usize,
+    top_rows: usize,
+    base: Option<&[u8]>,
+) -> PyResult<FlameTuple> {
     let done = py.allow_threads(|| {
         guarded(|| {
             let target = profile::Profile::decode(raw)?;
@@ -110,7 +170,12 @@ fn flame_tree(py: Python<'_>, raw: &[u8], sample_type: &str, budget: usize, top_
             let types: Vec<(String, String)> = target
                 .sample_types
                 .iter()
-                .map(|t| (target.string(t.r#type).to_string(), target.string(t.unit).to_string()))
+                .map(|t| {
+                    (
+                        target.string(t.r#type).to_string(),
+                        target.string(t.unit).to_string(),
+                    )
+                })
                 .collect();
             let mut tree = flame::Tree::new(if base.is_some() { 2 } else { 1 });
             if let Some(base) = base {
@@ -122,9 +187,22 @@ fn flame_tree(py: Python<'_>, raw: &[u8], sample_type: &str, budget: usize, top_
             }
             tree.add(&target, column, if base.is_some() { 1 } else { 0 });
             let cut = tree.cut(budget, top_rows);
-            let top = cut.top.iter().map(|(n, f, c)| (*n, clamp(f), clamp(c))).collect();
-            Ok(Ok((types, column, cut.names, cut.name, cut.depth, cut.total.iter().map(|v| clamp(v)).collect(),
-                   cut.self_.iter().map(|v| clamp(v)).collect(), cut.folded, top)))
+            let top = cut
+                .top
+                .iter()
+                .map(|(n, f, c)| (*n, clamp(f), clamp(c)))
+                .collect();
+            Ok(Ok((
+                types,
+                column,
+                cut.names,
+                cut.name,
+                cut.depth,
+                cut.total.iter().map(|v| clamp(v)).collect(),
+                cut.self_.iter().map(|v| clamp(v)).collect(),
+                cut.folded,
+                top,
+            )))
         })
     });
     match done.map_err(|e| raise(py, e))? {
@@ -143,13 +221,16 @@ struct PyMerger {
 impl PyMerger {
     #[new]
     fn new() -> Self {
-        PyMerger { inner: merge::Merger::new() }
+        PyMerger {
+            inner: merge::Merger::new(),
+        }
     }
 
     /// Folds in one profile, gzip or raw protobuf, after the checks `check` makes.
     fn add(&mut self, py: Python<'_>, data: &[u8], limit: usize) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.allow_threads(|| guarded(|| inner.add_bytes(data, limit))).map_err(|e| raise(py, e))
+        py.allow_threads(|| guarded(|| inner.add_bytes(data, limit)))
+            .map_err(|e| raise(py, e))
     }
 
     /// How many profiles were added.
@@ -171,7 +252,8 @@ impl PyMerger {
     /// The merged profile as gzip pprof at `level`.
     fn write(&self, py: Python<'_>, level: u32) -> PyResult<Py<PyBytes>> {
         let inner = &self.inner;
-        let out = py.allow_threads(|| guarded(|| Ok(inner.encode().map(|raw| gz::compress(&raw, level)))));
+        let out = py
+            .allow_threads(|| guarded(|| Ok(inner.encode().map(|raw| gz::compress(&raw, level)))));
         match out.map_err(|e| raise(py, e))? {
             Some(v) => Ok(PyBytes::new(py, &v).unbind()),
             None => Err(PyValueError::new_err("no profiles to merge")),

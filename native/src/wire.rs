@@ -54,7 +54,9 @@ impl<'a> Reader<'a> {
     fn long_varint(&mut self) -> Result<u64> {
         let mut value = 0u64;
         for i in 0..10 {
-            let Some(&b) = self.buf.get(self.at) else { return bad("truncated varint") };
+            let Some(&b) = self.buf.get(self.at) else {
+                return bad("truncated varint");
+            };
             self.at += 1;
             value |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
@@ -204,7 +206,12 @@ pub fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
 }
 
 /// A packed repeated varint field; nothing when empty.
-pub fn put_packed(out: &mut Vec<u8>, field: u32, values: impl Iterator<Item = u64> + Clone, scratch: &mut Vec<u8>) {
+pub fn put_packed(
+    out: &mut Vec<u8>,
+    field: u32,
+    values: impl Iterator<Item = u64> + Clone,
+    scratch: &mut Vec<u8>,
+) {
     scratch.clear();
     for v in values {
         put_varint(scratch, v);

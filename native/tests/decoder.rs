@@ -41,7 +41,9 @@ fn generate(rng: &mut Rng, n_types: usize) -> Vec<u8> {
     }
     for _ in 0..rng.below(40) {
         let mut b = Vec::new();
-        let stack: Vec<u64> = (0..1 + rng.below(8)).map(|_| 1 + rng.below(n_locations)).collect();
+        let stack: Vec<u64> = (0..1 + rng.below(8))
+            .map(|_| 1 + rng.below(n_locations))
+            .collect();
         put_packed(&mut b, 1, stack.iter().copied(), &mut scratch);
         let values: Vec<u64> = (0..n_types).map(|_| rng.below(5).wrapping_sub(1)).collect();
         put_packed(&mut b, 2, values.iter().copied(), &mut scratch);
@@ -107,7 +109,11 @@ fn generated_profiles_decode_and_pass_the_checks() {
         let (a, b) = raw.split_at(raw.len() / 2);
         let mut two = gz::compress(a, 1);
         two.extend(gz::compress(b, 6));
-        assert_eq!(&*gz::inflate(&two, usize::MAX).unwrap(), &raw[..], "seed {seed}");
+        assert_eq!(
+            &*gz::inflate(&two, usize::MAX).unwrap(),
+            &raw[..],
+            "seed {seed}"
+        );
     }
 }
 
@@ -130,7 +136,11 @@ fn a_merge_round_trips_and_a_profile_merged_with_itself_doubles() {
         check(&dp).unwrap();
         assert_eq!(dp.samples.len(), mp.samples.len(), "seed {seed}");
         let (t1, t2) = (totals(&mp), totals(&dp));
-        assert_eq!(t2, t1.iter().map(|v| v * 2).collect::<Vec<_>>(), "seed {seed}");
+        assert_eq!(
+            t2,
+            t1.iter().map(|v| v * 2).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
         // Merging the merged profile alone changes nothing: the result is already compact.
         let mut again = Merger::new();
         again.add_bytes(&merged, usize::MAX).unwrap();
@@ -155,7 +165,11 @@ fn mutated_bytes_never_panic() {
                 break;
             }
         }
-        let data = if seed % 5 == 0 { gz::compress(&raw, 1) } else { raw };
+        let data = if seed % 5 == 0 {
+            gz::compress(&raw, 1)
+        } else {
+            raw
+        };
         let mut m = Merger::new();
         let _ = m.add_bytes(&data, 1 << 20);
         if let Some(out) = m.encode() {
@@ -185,7 +199,9 @@ fn random_bytes_never_panic_and_corrupt_gzip_is_refused() {
 fn a_panic_becomes_a_malformed_profile() {
     let out: Result<(), Error> = guarded(|| panic!("index out of bounds"));
     match out {
-        Err(Error::Malformed(reason)) => assert!(reason.contains("internal error") && reason.contains("index out of bounds")),
+        Err(Error::Malformed(reason)) => {
+            assert!(reason.contains("internal error") && reason.contains("index out of bounds"))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(guarded(|| Ok(7)), Ok(7));

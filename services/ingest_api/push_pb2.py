@@ -12,23 +12,22 @@ from google.protobuf.internal import builder as _builder
 _sym_db = _symbol_database.Default()
 
 
+from shared import pyroscope_types_pb2 as shared_dot_pyroscope__types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eservices/ingest_api/push.proto\x12\x07push.v1\"(\n\tLabelPair\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"8\n\x0bPushRequest\x12)\n\x06series\x18\x01 \x03(\x0b\x32\x19.push.v1.RawProfileSeries\"[\n\x10RawProfileSeries\x12\"\n\x06labels\x18\x01 \x03(\x0b\x32\x12.push.v1.LabelPair\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.push.v1.RawSample\",\n\tRawSample\x12\x13\n\x0braw_profile\x18\x01 \x01(\x0c\x12\n\n\x02ID\x18\x02 \x01(\t\"\x0e\n\x0cPushResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eservices/ingest_api/push.proto\x12\x07push.v1\x1a\x1cshared/pyroscope_types.proto\"8\n\x0bPushRequest\x12)\n\x06series\x18\x01 \x03(\x0b\x32\x19.push.v1.RawProfileSeries\"\\\n\x10RawProfileSeries\x12#\n\x06labels\x18\x01 \x03(\x0b\x32\x13.types.v1.LabelPair\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.push.v1.RawSample\",\n\tRawSample\x12\x13\n\x0braw_profile\x18\x01 \x01(\x0c\x12\n\n\x02ID\x18\x02 \x01(\t\"\x0e\n\x0cPushResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'services.ingest_api.push_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LABELPAIR']._serialized_start=43
-  _globals['_LABELPAIR']._serialized_end=83
-  _globals['_PUSHREQUEST']._serialized_start=85
-  _globals['_PUSHREQUEST']._serialized_end=141
-  _globals['_RAWPROFILESERIES']._serialized_start=143
-  _globals['_RAWPROFILESERIES']._serialized_end=234
-  _globals['_RAWSAMPLE']._serialized_start=236
-  _globals['_RAWSAMPLE']._serialized_end=280
-  _globals['_PUSHRESPONSE']._serialized_start=282
-  _globals['_PUSHRESPONSE']._serialized_end=296
+  _globals['_PUSHREQUEST']._serialized_start=73
+  _globals['_PUSHREQUEST']._serialized_end=129
+  _globals['_RAWPROFILESERIES']._serialized_start=131
+  _globals['_RAWPROFILESERIES']._serialized_end=223
+  _globals['_RAWSAMPLE']._serialized_start=225
+  _globals['_RAWSAMPLE']._serialized_end=269
+  _globals['_PUSHRESPONSE']._serialized_start=271
+  _globals['_PUSHRESPONSE']._serialized_end=285
 # @@protoc_insertion_point(module_scope)

@@ -1,17 +1,10 @@
+from shared import pyroscope_types_pb2 as _pyroscope_types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class LabelPair(_message.Message):
-    __slots__ = ("name", "value")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    value: str
-    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class PushRequest(_message.Message):
     __slots__ = ("series",)
@@ -23,9 +16,9 @@ class RawProfileSeries(_message.Message):
     __slots__ = ("labels", "samples")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
-    labels: _containers.RepeatedCompositeFieldContainer[LabelPair]
+    labels: _containers.RepeatedCompositeFieldContainer[_pyroscope_types_pb2.LabelPair]
     samples: _containers.RepeatedCompositeFieldContainer[RawSample]
-    def __init__(self, labels: _Optional[_Iterable[_Union[LabelPair, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[RawSample, _Mapping]]] = ...) -> None: ...
+    def __init__(self, labels: _Optional[_Iterable[_Union[_pyroscope_types_pb2.LabelPair, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[RawSample, _Mapping]]] = ...) -> None: ...
 
 class RawSample(_message.Message):
     __slots__ = ("raw_profile", "ID")

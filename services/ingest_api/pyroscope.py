@@ -31,12 +31,12 @@ from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, NAME_TYPES, SERVICE_LA
 
 SPY_LABEL = "pyroscope.spy"  # /ingest's spyName: which agent sampled (pyspy, gospy, rbspy, ...)
 
-# Sample type names that say the type by themselves (contentions/delay do not: block or mutex).
+# Sample type names that say the type by themselves (contentions/delay do not: block or mutex),
+# typed as the profile names they also are; `samples` is Go CPU's count column, no profile name.
 _SAMPLE_TYPES: dict[str, ProfileType] = {
-    "cpu": ProfileType.CPU, "samples": ProfileType.CPU, "wall": ProfileType.WALL,
-    "alloc_objects": ProfileType.HEAP, "alloc_space": ProfileType.HEAP,
-    "inuse_objects": ProfileType.HEAP, "inuse_space": ProfileType.HEAP,
-    "goroutine": ProfileType.GOROUTINE, "goroutines": ProfileType.GOROUTINE,
+    "samples": ProfileType.CPU,
+    **{name: NAME_TYPES[name] for name in ("cpu", "wall", "alloc_objects", "alloc_space", "inuse_objects",
+                                           "inuse_space", "goroutine", "goroutines")},
 }
 
 

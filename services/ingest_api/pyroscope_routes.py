@@ -28,10 +28,7 @@ _MAX_FORM_PARTS = 8
 def text_error(exc: BaseException) -> Response:
     # Pyroscope's /ingest answers errors as plain text, which its agents log as they are.
     status, message, headers = describe(exc)
-    resp = Response(message + "\n", status=status, mimetype="text/plain")
-    for k, v in headers.items():
-        resp.headers[k] = v
-    return resp
+    return Response(message + "\n", status=status, mimetype="text/plain", headers=headers)
 
 
 def request_body(req: Request, cfg: IngestConfig) -> bytes:

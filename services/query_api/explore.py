@@ -82,7 +82,8 @@ def labels(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
         others = Labels(tuple(lb for lb in query.labels if lb.key != chosen))
         pairs = stores.meta.label_pairs(replace(query, labels=others), MAX_LABEL_PAIRS, key=chosen)
         out[chosen] = [value for _key, value in pairs]
-    return {"types": stores.meta.types(query), "labels": {k: out[k] for k in sorted(out) if out[k]}}
+    types = list(dict.fromkeys(t for t, _signature in stores.meta.signatures(query)))  # sorted by type
+    return {"types": types, "labels": {k: out[k] for k in sorted(out) if out[k]}}
 
 
 # Timeline ---------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     chosen = (params.get("sample_type") or "").strip()
     rows = stores.meta.sample_totals(query)
     for _at, signature, _totals in rows:
-        for name in sample_type_names(signature):
+        for name, _unit in pprof.signature_types(signature)[1]:
             if name not in types:
                 types.append(name)
     if not chosen and types:
@@ -118,12 +119,12 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     for at, signature, totals in rows:
         i = (at - start) // step
         counts[i] += 1
-        names = sample_type_names(signature)
-        if totals is None or chosen not in names:
+        total = sample_total(signature, totals, chosen)
+        if total is None:
             unknown += 1
             continue
         known[i] += 1
-        sums[i] += totals[names.index(chosen)]
+        sums[i] += total
     values: list[float] = list(sums)
     if agg == "mean":
         values = [flame.scaled(s, 1 / c) if c else 0 for s, c in zip(sums, known)]
@@ -133,10 +134,13 @@ def timeline(stores: Stores, params: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def sample_type_names(signature: str) -> list[str]:
-    """`cpu/nanoseconds:samples/count,cpu/nanoseconds` -> ["samples", "cpu"]."""
-    _period, _, columns = signature.partition(":")
-    return [c.partition("/")[0] for c in columns.split(",") if c]
+def sample_total(signature: str, totals: tuple[int, ...] | None, sample_type: str) -> int | None:
+    """The total of `sample_type` a profile's row keeps (`MetaStore.sample_totals`); None when
+    the row has no totals or its profile no such sample type."""
+    names = [name for name, _unit in pprof.signature_types(signature)[1]]
+    if totals is None or sample_type not in names:
+        return None
+    return totals[names.index(sample_type)]
 
 
 # Flame graphs -------------------------------------------------------------------------------

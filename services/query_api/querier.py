@@ -19,13 +19,14 @@ from typing import Iterable
 
 from services.query_api import querier_pb2 as pb
 from services.query_api.config import QueryConfig
-from services.query_api.explore import MAX_LABEL_PAIRS, sample_type_names
+from services.query_api.explore import MAX_LABEL_PAIRS, sample_total
 from services.query_api.query import Merged, Stores, merged_query
 from services.query_api.selector import ProfileTypeId, Selector, parse_selector, selectors, window
 from shared import pprof
 from shared.errors import BadRequest, NotFound
 from shared.model import Labels, ProfileType, Query
 from shared.pyroscope import KEPT_NAME_LABEL, NAME_LABEL, PROFILE_TYPE_LABEL, SERVICE_LABEL, TYPE_NAMES, type_of_name
+from shared.pyroscope_types_pb2 import LabelPair
 from shared.windows import HOUR, epoch, floor_to
 
 MAX_POINTS = 11_000  # per series, as Prometheus allows per range query
@@ -40,13 +41,6 @@ def _services(stores: Stores, sel: Selector) -> list[str]:
 
 def _query(service: str, sel: Selector, start: datetime, end: datetime) -> Query:
     return Query(service=service, type=sel.type, labels=sel.labels, start=start, end=end)
-
-
-def columns(signature: str) -> tuple[str, str, list[tuple[str, str]]]:
-    """`cpu/nanoseconds:samples/count,cpu/nanoseconds` -> period type, period unit, [(type, unit)]."""
-    period, _, rest = signature.partition(":")
-    ptype, _, punit = period.partition("/")
-    return ptype, punit, [(t, u) for t, _, u in (c.partition("/") for c in rest.split(",") if c)]
 
 
 def _profile_types(stores: Stores, query: Query, sel: Selector) -> list[pb.ProfileType]:
@@ -64,7 +58,7 @@ def _profile_types(stores: Stores, query: Query, sel: Selector) -> list[pb.Profi
                 kept_names = [v for k, v in pairs if k == KEPT_NAME_LABEL]
             wanted = next((lb.value for lb in sel.labels if lb.key == KEPT_NAME_LABEL), None)
             names = [wanted] if wanted else (kept_names or names)
-        period_type, period_unit, cols = columns(signature)
+        (period_type, period_unit), cols = pprof.signature_types(signature)
         for name in names:
             for sample_type, unit in cols:
                 if sel.sample_type is not None and sample_type != sel.sample_type:
@@ -145,7 +139,7 @@ def series(stores: Stores, req: pb.SeriesRequest) -> pb.SeriesResponse:
         for ptype, labels, signature in _stored_series(stores, query, ptypes):
             kept = next((lb.value for lb in labels if lb.key == KEPT_NAME_LABEL), None)
             name = kept if ptype is ProfileType.OTHER and kept else TYPE_NAMES[ptype]
-            period_type, period_unit, cols = columns(signature)
+            (period_type, period_unit), cols = pprof.signature_types(signature)
             for sample_type, unit in cols:
                 if sel.sample_type is not None and sample_type != sel.sample_type:
                     continue
@@ -155,7 +149,7 @@ def series(stores: Stores, req: pb.SeriesRequest) -> pb.SeriesResponse:
                 key = tuple(p for p in pairs if not wanted or p[0] in wanted)
                 if key not in out and len(out) >= MAX_SERIES:
                     raise BadRequest(f"more than {MAX_SERIES} series match: narrow the selector")
-                out.setdefault(key, pb.Labels(labels=[pb.LabelPair(name=k, value=v) for k, v in key]))
+                out.setdefault(key, pb.Labels(labels=[LabelPair(name=k, value=v) for k, v in key]))
     return pb.SeriesResponse(labels_set=[out[k] for k in sorted(out)])
 
 
@@ -177,10 +171,15 @@ def merge_query(type_id: str, label_selector: str, start_ms: int, end_ms: int) -
     return Query(service=sel.service, type=tid.type, labels=labels, start=start, end=end), tid
 
 
-def _refuse_selectors(req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest) -> None:
+def _refuse_stack_trace_selector(
+        req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest | pb.SelectSeriesRequest) -> None:
     stacks = req.stack_trace_selector
     if req.HasField("stack_trace_selector") and (len(stacks.call_site) or stacks.HasField("go_pgo")):
         raise BadRequest("stack trace selectors are not supported")
+
+
+def _refuse_selectors(req: pb.SelectMergeStacktracesRequest | pb.SelectMergeProfileRequest) -> None:
+    _refuse_stack_trace_selector(req)
     if len(req.profile_id_selector):
         raise BadRequest("profile id selectors are not supported")
 
@@ -288,19 +287,17 @@ def _points(stores: Stores, query: Query, sample_type: str, step_ms: int, averag
     sums: dict[int, int] = {}
     counts: dict[int, int] = {}
     for at, signature, totals in stores.meta.sample_totals(query):
-        names = sample_type_names(signature)
-        if totals is None or sample_type not in names:
+        total = sample_total(signature, totals, sample_type)
+        if total is None:
             continue
         bucket = at * 1000 // step_ms * step_ms
-        sums[bucket] = sums.get(bucket, 0) + totals[names.index(sample_type)]
+        sums[bucket] = sums.get(bucket, 0) + total
         counts[bucket] = counts.get(bucket, 0) + 1
     return [pb.Point(timestamp=t, value=sums[t] / counts[t] if average else float(sums[t])) for t in sorted(sums)]
 
 
 def select_series(stores: Stores, req: pb.SelectSeriesRequest) -> pb.SelectSeriesResponse:
-    if req.HasField("stack_trace_selector") and (len(req.stack_trace_selector.call_site)
-                                                 or req.stack_trace_selector.HasField("go_pgo")):
-        raise BadRequest("stack trace selectors are not supported")
+    _refuse_stack_trace_selector(req)
     query, tid = merge_query(req.profile_typeID, req.label_selector, req.start, req.end)
     step_ms = _step_ms(req.step, query.start, query.end)
     average = req.HasField("aggregation") and req.aggregation == pb.TIME_SERIES_AGGREGATION_TYPE_AVERAGE
@@ -321,7 +318,7 @@ def select_series(stores: Stores, req: pb.SelectSeriesRequest) -> pb.SelectSerie
     for labels, q in groups:
         points = _points(stores, q, tid.sample_type, step_ms, average)
         if points:
-            series.append(pb.Series(labels=[pb.LabelPair(name=k, value=v) for k, v in labels], points=points))
+            series.append(pb.Series(labels=[LabelPair(name=k, value=v) for k, v in labels], points=points))
     if req.HasField("limit") and req.limit > 0 and len(series) > req.limit:
         series.sort(key=lambda s: -sum(p.value for p in s.points))
         series = series[:req.limit]

@@ -12,65 +12,64 @@ from google.protobuf.internal import builder as _builder
 _sym_db = _symbol_database.Default()
 
 
+from shared import pyroscope_types_pb2 as shared_dot_pyroscope__types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n services/query_api/querier.proto\x12\nquerier.v1\"(\n\tLabelPair\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"{\n\x0bProfileType\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bsample_type\x18\x04 \x01(\t\x12\x13\n\x0bsample_unit\x18\x05 \x01(\t\x12\x13\n\x0bperiod_type\x18\x06 \x01(\t\x12\x13\n\x0bperiod_unit\x18\x07 \x01(\t\"1\n\x13ProfileTypesRequest\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x03\"F\n\x14ProfileTypesResponse\x12.\n\rprofile_types\x18\x01 \x03(\x0b\x32\x17.querier.v1.ProfileType\"A\n\x11LabelNamesRequest\x12\x10\n\x08matchers\x18\x01 \x03(\t\x12\r\n\x05start\x18\x02 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x03\"#\n\x12LabelNamesResponse\x12\r\n\x05names\x18\x01 \x03(\t\"P\n\x12LabelValuesRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08matchers\x18\x02 \x03(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\"$\n\x13LabelValuesResponse\x12\r\n\x05names\x18\x01 \x03(\t\"R\n\rSeriesRequest\x12\x10\n\x08matchers\x18\x01 \x03(\t\x12\x13\n\x0blabel_names\x18\x02 \x03(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\"/\n\x06Labels\x12%\n\x06labels\x18\x01 \x03(\x0b\x32\x15.querier.v1.LabelPair\"8\n\x0eSeriesResponse\x12&\n\nlabels_set\x18\x02 \x03(\x0b\x32\x12.querier.v1.Labels\"\x18\n\x08Location\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x05GoPGO\x12\x16\n\x0ekeep_locations\x18\x01 \x01(\r\x12\x19\n\x11\x61ggregate_callees\x18\x02 \x01(\x08\"`\n\x12StackTraceSelector\x12\'\n\tcall_site\x18\x01 \x03(\x0b\x32\x14.querier.v1.Location\x12!\n\x06go_pgo\x18\x02 \x01(\x0b\x32\x11.querier.v1.GoPGO\"\xb5\x02\n\x1dSelectMergeStacktracesRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x16\n\tmax_nodes\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12)\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x19.querier.v1.ProfileFormat\x12\x41\n\x14stack_trace_selector\x18\x07 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x1b\n\x13profile_id_selector\x18\x08 \x03(\tB\x0c\n\n_max_nodesB\x17\n\x15_stack_trace_selector\"\x17\n\x05Level\x12\x0e\n\x06values\x18\x01 \x03(\x03\"_\n\nFlameGraph\x12\r\n\x05names\x18\x01 \x03(\t\x12!\n\x06levels\x18\x02 \x03(\x0b\x32\x11.querier.v1.Level\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x10\n\x08max_self\x18\x04 \x01(\x03\"Z\n\x1eSelectMergeStacktracesResponse\x12*\n\nflamegraph\x18\x01 \x01(\x0b\x32\x16.querier.v1.FlameGraph\x12\x0c\n\x04tree\x18\x02 \x01(\x0c\"\x86\x02\n\x19SelectMergeProfileRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x16\n\tmax_nodes\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x41\n\x14stack_trace_selector\x18\x06 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x1b\n\x13profile_id_selector\x18\x07 \x03(\tB\x0c\n\n_max_nodesB\x17\n\x15_stack_trace_selector\"\xfd\x02\n\x13SelectSeriesRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12\x0c\n\x04step\x18\x06 \x01(\x01\x12?\n\x0b\x61ggregation\x18\x07 \x01(\x0e\x32%.querier.v1.TimeSeriesAggregationTypeH\x00\x88\x01\x01\x12\x41\n\x14stack_trace_selector\x18\x08 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x12\n\x05limit\x18\t \x01(\x03H\x02\x88\x01\x01\x12/\n\rexemplar_type\x18\n \x01(\x0e\x32\x18.querier.v1.ExemplarTypeB\x0e\n\x0c_aggregationB\x17\n\x15_stack_trace_selectorB\x08\n\x06_limit\")\n\x05Point\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\"R\n\x06Series\x12%\n\x06labels\x18\x01 \x03(\x0b\x32\x15.querier.v1.LabelPair\x12!\n\x06points\x18\x02 \x03(\x0b\x32\x11.querier.v1.Point\":\n\x14SelectSeriesResponse\x12\"\n\x06series\x18\x01 \x03(\x0b\x32\x12.querier.v1.Series*g\n\rProfileFormat\x12\x1e\n\x1aPROFILE_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n\x19PROFILE_FORMAT_FLAMEGRAPH\x10\x01\x12\x17\n\x13PROFILE_FORMAT_TREE\x10\x02*k\n\x19TimeSeriesAggregationType\x12$\n TIME_SERIES_AGGREGATION_TYPE_SUM\x10\x00\x12(\n$TIME_SERIES_AGGREGATION_TYPE_AVERAGE\x10\x01*{\n\x0c\x45xemplarType\x12\x1d\n\x19\x45XEMPLAR_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45XEMPLAR_TYPE_NONE\x10\x01\x12\x1c\n\x18\x45XEMPLAR_TYPE_INDIVIDUAL\x10\x02\x12\x16\n\x12\x45XEMPLAR_TYPE_SPAN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n services/query_api/querier.proto\x12\nquerier.v1\x1a\x1cshared/pyroscope_types.proto\"{\n\x0bProfileType\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0bsample_type\x18\x04 \x01(\t\x12\x13\n\x0bsample_unit\x18\x05 \x01(\t\x12\x13\n\x0bperiod_type\x18\x06 \x01(\t\x12\x13\n\x0bperiod_unit\x18\x07 \x01(\t\"1\n\x13ProfileTypesRequest\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x03\"F\n\x14ProfileTypesResponse\x12.\n\rprofile_types\x18\x01 \x03(\x0b\x32\x17.querier.v1.ProfileType\"A\n\x11LabelNamesRequest\x12\x10\n\x08matchers\x18\x01 \x03(\t\x12\r\n\x05start\x18\x02 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x03\"#\n\x12LabelNamesResponse\x12\r\n\x05names\x18\x01 \x03(\t\"P\n\x12LabelValuesRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08matchers\x18\x02 \x03(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\"$\n\x13LabelValuesResponse\x12\r\n\x05names\x18\x01 \x03(\t\"R\n\rSeriesRequest\x12\x10\n\x08matchers\x18\x01 \x03(\t\x12\x13\n\x0blabel_names\x18\x02 \x03(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\"-\n\x06Labels\x12#\n\x06labels\x18\x01 \x03(\x0b\x32\x13.types.v1.LabelPair\"8\n\x0eSeriesResponse\x12&\n\nlabels_set\x18\x02 \x03(\x0b\x32\x12.querier.v1.Labels\"\x18\n\x08Location\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x05GoPGO\x12\x16\n\x0ekeep_locations\x18\x01 \x01(\r\x12\x19\n\x11\x61ggregate_callees\x18\x02 \x01(\x08\"`\n\x12StackTraceSelector\x12\'\n\tcall_site\x18\x01 \x03(\x0b\x32\x14.querier.v1.Location\x12!\n\x06go_pgo\x18\x02 \x01(\x0b\x32\x11.querier.v1.GoPGO\"\xb5\x02\n\x1dSelectMergeStacktracesRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x16\n\tmax_nodes\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12)\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x19.querier.v1.ProfileFormat\x12\x41\n\x14stack_trace_selector\x18\x07 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x1b\n\x13profile_id_selector\x18\x08 \x03(\tB\x0c\n\n_max_nodesB\x17\n\x15_stack_trace_selector\"\x17\n\x05Level\x12\x0e\n\x06values\x18\x01 \x03(\x03\"_\n\nFlameGraph\x12\r\n\x05names\x18\x01 \x03(\t\x12!\n\x06levels\x18\x02 \x03(\x0b\x32\x11.querier.v1.Level\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x10\n\x08max_self\x18\x04 \x01(\x03\"Z\n\x1eSelectMergeStacktracesResponse\x12*\n\nflamegraph\x18\x01 \x01(\x0b\x32\x16.querier.v1.FlameGraph\x12\x0c\n\x04tree\x18\x02 \x01(\x0c\"\x86\x02\n\x19SelectMergeProfileRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x16\n\tmax_nodes\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x41\n\x14stack_trace_selector\x18\x06 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x1b\n\x13profile_id_selector\x18\x07 \x03(\tB\x0c\n\n_max_nodesB\x17\n\x15_stack_trace_selector\"\xfd\x02\n\x13SelectSeriesRequest\x12\x16\n\x0eprofile_typeID\x18\x01 \x01(\t\x12\x16\n\x0elabel_selector\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x04 \x01(\x03\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12\x0c\n\x04step\x18\x06 \x01(\x01\x12?\n\x0b\x61ggregation\x18\x07 \x01(\x0e\x32%.querier.v1.TimeSeriesAggregationTypeH\x00\x88\x01\x01\x12\x41\n\x14stack_trace_selector\x18\x08 \x01(\x0b\x32\x1e.querier.v1.StackTraceSelectorH\x01\x88\x01\x01\x12\x12\n\x05limit\x18\t \x01(\x03H\x02\x88\x01\x01\x12/\n\rexemplar_type\x18\n \x01(\x0e\x32\x18.querier.v1.ExemplarTypeB\x0e\n\x0c_aggregationB\x17\n\x15_stack_trace_selectorB\x08\n\x06_limit\")\n\x05Point\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\"P\n\x06Series\x12#\n\x06labels\x18\x01 \x03(\x0b\x32\x13.types.v1.LabelPair\x12!\n\x06points\x18\x02 \x03(\x0b\x32\x11.querier.v1.Point\":\n\x14SelectSeriesResponse\x12\"\n\x06series\x18\x01 \x03(\x0b\x32\x12.querier.v1.Series*g\n\rProfileFormat\x12\x1e\n\x1aPROFILE_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n\x19PROFILE_FORMAT_FLAMEGRAPH\x10\x01\x12\x17\n\x13PROFILE_FORMAT_TREE\x10\x02*k\n\x19TimeSeriesAggregationType\x12$\n TIME_SERIES_AGGREGATION_TYPE_SUM\x10\x00\x12(\n$TIME_SERIES_AGGREGATION_TYPE_AVERAGE\x10\x01*{\n\x0c\x45xemplarType\x12\x1d\n\x19\x45XEMPLAR_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45XEMPLAR_TYPE_NONE\x10\x01\x12\x1c\n\x18\x45XEMPLAR_TYPE_INDIVIDUAL\x10\x02\x12\x16\n\x12\x45XEMPLAR_TYPE_SPAN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'services.query_api.querier_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROFILEFORMAT']._serialized_start=2299
-  _globals['_PROFILEFORMAT']._serialized_end=2402
-  _globals['_TIMESERIESAGGREGATIONTYPE']._serialized_start=2404
-  _globals['_TIMESERIESAGGREGATIONTYPE']._serialized_end=2511
-  _globals['_EXEMPLARTYPE']._serialized_start=2513
-  _globals['_EXEMPLARTYPE']._serialized_end=2636
-  _globals['_LABELPAIR']._serialized_start=48
-  _globals['_LABELPAIR']._serialized_end=88
-  _globals['_PROFILETYPE']._serialized_start=90
-  _globals['_PROFILETYPE']._serialized_end=213
-  _globals['_PROFILETYPESREQUEST']._serialized_start=215
-  _globals['_PROFILETYPESREQUEST']._serialized_end=264
-  _globals['_PROFILETYPESRESPONSE']._serialized_start=266
-  _globals['_PROFILETYPESRESPONSE']._serialized_end=336
-  _globals['_LABELNAMESREQUEST']._serialized_start=338
-  _globals['_LABELNAMESREQUEST']._serialized_end=403
-  _globals['_LABELNAMESRESPONSE']._serialized_start=405
-  _globals['_LABELNAMESRESPONSE']._serialized_end=440
-  _globals['_LABELVALUESREQUEST']._serialized_start=442
-  _globals['_LABELVALUESREQUEST']._serialized_end=522
-  _globals['_LABELVALUESRESPONSE']._serialized_start=524
-  _globals['_LABELVALUESRESPONSE']._serialized_end=560
-  _globals['_SERIESREQUEST']._serialized_start=562
-  _globals['_SERIESREQUEST']._serialized_end=644
-  _globals['_LABELS']._serialized_start=646
-  _globals['_LABELS']._serialized_end=693
-  _globals['_SERIESRESPONSE']._serialized_start=695
-  _globals['_SERIESRESPONSE']._serialized_end=751
-  _globals['_LOCATION']._serialized_start=753
-  _globals['_LOCATION']._serialized_end=777
-  _globals['_GOPGO']._serialized_start=779
-  _globals['_GOPGO']._serialized_end=837
-  _globals['_STACKTRACESELECTOR']._serialized_start=839
-  _globals['_STACKTRACESELECTOR']._serialized_end=935
-  _globals['_SELECTMERGESTACKTRACESREQUEST']._serialized_start=938
-  _globals['_SELECTMERGESTACKTRACESREQUEST']._serialized_end=1247
-  _globals['_LEVEL']._serialized_start=1249
-  _globals['_LEVEL']._serialized_end=1272
-  _globals['_FLAMEGRAPH']._serialized_start=1274
-  _globals['_FLAMEGRAPH']._serialized_end=1369
-  _globals['_SELECTMERGESTACKTRACESRESPONSE']._serialized_start=1371
-  _globals['_SELECTMERGESTACKTRACESRESPONSE']._serialized_end=1461
-  _globals['_SELECTMERGEPROFILEREQUEST']._serialized_start=1464
-  _globals['_SELECTMERGEPROFILEREQUEST']._serialized_end=1726
-  _globals['_SELECTSERIESREQUEST']._serialized_start=1729
-  _globals['_SELECTSERIESREQUEST']._serialized_end=2110
-  _globals['_POINT']._serialized_start=2112
-  _globals['_POINT']._serialized_end=2153
-  _globals['_SERIES']._serialized_start=2155
-  _globals['_SERIES']._serialized_end=2237
-  _globals['_SELECTSERIESRESPONSE']._serialized_start=2239
-  _globals['_SELECTSERIESRESPONSE']._serialized_end=2297
+  _globals['_PROFILEFORMAT']._serialized_start=2283
+  _globals['_PROFILEFORMAT']._serialized_end=2386
+  _globals['_TIMESERIESAGGREGATIONTYPE']._serialized_start=2388
+  _globals['_TIMESERIESAGGREGATIONTYPE']._serialized_end=2495
+  _globals['_EXEMPLARTYPE']._serialized_start=2497
+  _globals['_EXEMPLARTYPE']._serialized_end=2620
+  _globals['_PROFILETYPE']._serialized_start=78
+  _globals['_PROFILETYPE']._serialized_end=201
+  _globals['_PROFILETYPESREQUEST']._serialized_start=203
+  _globals['_PROFILETYPESREQUEST']._serialized_end=252
+  _globals['_PROFILETYPESRESPONSE']._serialized_start=254
+  _globals['_PROFILETYPESRESPONSE']._serialized_end=324
+  _globals['_LABELNAMESREQUEST']._serialized_start=326
+  _globals['_LABELNAMESREQUEST']._serialized_end=391
+  _globals['_LABELNAMESRESPONSE']._serialized_start=393
+  _globals['_LABELNAMESRESPONSE']._serialized_end=428
+  _globals['_LABELVALUESREQUEST']._serialized_start=430
+  _globals['_LABELVALUESREQUEST']._serialized_end=510
+  _globals['_LABELVALUESRESPONSE']._serialized_start=512
+  _globals['_LABELVALUESRESPONSE']._serialized_end=548
+  _globals['_SERIESREQUEST']._serialized_start=550
+  _globals['_SERIESREQUEST']._serialized_end=632
+  _globals['_LABELS']._serialized_start=634
+  _globals['_LABELS']._serialized_end=679
+  _globals['_SERIESRESPONSE']._serialized_start=681
+  _globals['_SERIESRESPONSE']._serialized_end=737
+  _globals['_LOCATION']._serialized_start=739
+  _globals['_LOCATION']._serialized_end=763
+  _globals['_GOPGO']._serialized_start=765
+  _globals['_GOPGO']._serialized_end=823
+  _globals['_STACKTRACESELECTOR']._serialized_start=825
+  _globals['_STACKTRACESELECTOR']._serialized_end=921
+  _globals['_SELECTMERGESTACKTRACESREQUEST']._serialized_start=924
+  _globals['_SELECTMERGESTACKTRACESREQUEST']._serialized_end=1233
+  _globals['_LEVEL']._serialized_start=1235
+  _globals['_LEVEL']._serialized_end=1258
+  _globals['_FLAMEGRAPH']._serialized_start=1260
+  _globals['_FLAMEGRAPH']._serialized_end=1355
+  _globals['_SELECTMERGESTACKTRACESRESPONSE']._serialized_start=1357
+  _globals['_SELECTMERGESTACKTRACESRESPONSE']._serialized_end=1447
+  _globals['_SELECTMERGEPROFILEREQUEST']._serialized_start=1450
+  _globals['_SELECTMERGEPROFILEREQUEST']._serialized_end=1712
+  _globals['_SELECTSERIESREQUEST']._serialized_start=1715
+  _globals['_SELECTSERIESREQUEST']._serialized_end=2096
+  _globals['_POINT']._serialized_start=2098
+  _globals['_POINT']._serialized_end=2139
+  _globals['_SERIES']._serialized_start=2141
+  _globals['_SERIES']._serialized_end=2221
+  _globals['_SELECTSERIESRESPONSE']._serialized_start=2223
+  _globals['_SELECTSERIESRESPONSE']._serialized_end=2281
 # @@protoc_insertion_point(module_scope)

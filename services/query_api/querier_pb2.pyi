@@ -1,3 +1,4 @@
+from shared import pyroscope_types_pb2 as _pyroscope_types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -32,14 +33,6 @@ EXEMPLAR_TYPE_UNSPECIFIED: ExemplarType
 EXEMPLAR_TYPE_NONE: ExemplarType
 EXEMPLAR_TYPE_INDIVIDUAL: ExemplarType
 EXEMPLAR_TYPE_SPAN: ExemplarType
-
-class LabelPair(_message.Message):
-    __slots__ = ("name", "value")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    value: str
-    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class ProfileType(_message.Message):
     __slots__ = ("ID", "name", "sample_type", "sample_unit", "period_type", "period_unit")
@@ -120,8 +113,8 @@ class SeriesRequest(_message.Message):
 class Labels(_message.Message):
     __slots__ = ("labels",)
     LABELS_FIELD_NUMBER: _ClassVar[int]
-    labels: _containers.RepeatedCompositeFieldContainer[LabelPair]
-    def __init__(self, labels: _Optional[_Iterable[_Union[LabelPair, _Mapping]]] = ...) -> None: ...
+    labels: _containers.RepeatedCompositeFieldContainer[_pyroscope_types_pb2.LabelPair]
+    def __init__(self, labels: _Optional[_Iterable[_Union[_pyroscope_types_pb2.LabelPair, _Mapping]]] = ...) -> None: ...
 
 class SeriesResponse(_message.Message):
     __slots__ = ("labels_set",)
@@ -251,9 +244,9 @@ class Series(_message.Message):
     __slots__ = ("labels", "points")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
-    labels: _containers.RepeatedCompositeFieldContainer[LabelPair]
+    labels: _containers.RepeatedCompositeFieldContainer[_pyroscope_types_pb2.LabelPair]
     points: _containers.RepeatedCompositeFieldContainer[Point]
-    def __init__(self, labels: _Optional[_Iterable[_Union[LabelPair, _Mapping]]] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
+    def __init__(self, labels: _Optional[_Iterable[_Union[_pyroscope_types_pb2.LabelPair, _Mapping]]] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
 
 class SelectSeriesResponse(_message.Message):
     __slots__ = ("series",)

@@ -28,9 +28,7 @@ M = TypeVar("M", bound=Message)
 def error(exc: BaseException) -> Response:
     status, message, headers = describe(exc)
     code = CODES.get(status, "internal" if status >= 500 else "unknown")
-    resp = Response(json.dumps({"code": code, "message": message}), status=status, mimetype=JSON)
-    for k, v in headers.items():
-        resp.headers[k] = v
+    resp = Response(json.dumps({"code": code, "message": message}), status=status, mimetype=JSON, headers=headers)
     if status == 415:
         resp.headers["Accept-Post"] = f"{PROTO}, {JSON}"
     return resp

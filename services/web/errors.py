@@ -48,10 +48,7 @@ def reply(body: Any, status: int = 200) -> Response:
 
 
 def error_reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    resp = Response(envelope(status, message), status=status, mimetype=JSON)
-    for k, v in (headers or {}).items():
-        resp.headers[k] = v
-    return resp
+    return Response(envelope(status, message), status=status, mimetype=JSON, headers=headers)
 
 
 def describe(exc: BaseException) -> tuple[int, str, dict[str, str]]:

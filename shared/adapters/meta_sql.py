@@ -142,11 +142,6 @@ class SqlMetaStore:
         with self._guard(), self.engine.connect() as conn:
             return [(at, sig, tuple(json.loads(raw)) if raw else None) for at, sig, raw in conn.execute(stmt)]
 
-    def types(self, query: Query) -> list[str]:
-        stmt = sa.select(profiles.c.type).distinct().where(*_conditions(replace(query, type=None))).order_by(profiles.c.type)
-        with self._guard(), self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(stmt)]
-
     def signatures(self, query: Query) -> list[tuple[str, str]]:
         p = profiles
         stmt = (sa.select(p.c.type, p.c.signature).distinct().where(*_conditions(replace(query, type=None)))

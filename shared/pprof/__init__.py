@@ -8,9 +8,9 @@ released. Nothing else of the project is imported from here.
 
 from shared.pprof.errors import IncompatibleProfiles, MalformedProfile, PprofError, ProfileTooLarge
 from shared.pprof.flame import FlameTree, flame_tree
-from shared.pprof.info import period_type, sample_types, totals
+from shared.pprof.info import period_type, sample_types, signature_types, totals
 from shared.pprof.merge import Merger, merge
-from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, Checked, check, decompress, parse, parse_unchecked
+from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED, Checked, check, decompress, parse
 from shared.pprof.profile_pb2 import Profile
 from shared.pprof.text import to_text
 from shared.pprof.validate import check_valid
@@ -32,9 +32,9 @@ __all__ = [
     "flame_tree",
     "merge",
     "parse",
-    "parse_unchecked",
     "period_type",
     "sample_types",
+    "signature_types",
     "to_text",
     "totals",
     "write",

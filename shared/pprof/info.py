@@ -1,4 +1,5 @@
-"""Questions asked of a built Profile: its types and totals (`check` answers them for bytes)."""
+"""Questions asked of a built Profile: its types and totals (`check` answers them for bytes), and
+of a signature: the types it names."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ def period_type(p: Profile) -> tuple[str, str] | None:
 def totals(p: Profile) -> tuple[int, ...]:
     """The sum of each sample value column (summed by the native core, the GIL released)."""
     return tuple(_native.totals(p.SerializeToString()))
+
+
+def signature_types(signature: str) -> tuple[tuple[str, str], list[tuple[str, str]]]:
+    """A `Checked.signature` read back: `cpu/nanoseconds:samples/count,cpu/nanoseconds` ->
+    (("cpu", "nanoseconds"), [("samples", "count"), ("cpu", "nanoseconds")]); the period type is
+    ("", "") when the profile has none."""
+    period, _, columns = signature.partition(":")
+    ptype, _, punit = period.partition("/")
+    return (ptype, punit), [(t, u) for t, _, u in (c.partition("/") for c in columns.split(",") if c)]

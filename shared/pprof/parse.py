@@ -52,18 +52,11 @@ def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> P
     """
     data = _as_bytes(data)
     raw, info = _native.check(data, max_decompressed)
-    profile = _decode(data if raw is None else raw, "protobuf")
+    profile = _decode(data if raw is None else raw)
     if info[7]:
         # Fields the checks skipped are dropped, so nothing passes them on unchecked.
         profile.DiscardUnknownFields()
     return profile
-
-
-def parse_unchecked(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
-                    what: str = "protobuf") -> Profile:
-    """Decode without the validity checks, for bytes this system wrote from checked profiles.
-    Size limits still hold; undecodable bytes are MalformedProfile ("<what>: <reason>")."""
-    return _decode(decompress(data, max_decompressed=max_decompressed), what)
 
 
 def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
@@ -76,12 +69,12 @@ def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED)
     return data if raw is None else raw
 
 
-def _decode(raw: bytes, what: str) -> Profile:
+def _decode(raw: bytes) -> Profile:
     profile = Profile()
     try:
         profile.ParseFromString(raw)
     except DecodeError as exc:
-        raise MalformedProfile(f"{what}: {exc}") from None
+        raise MalformedProfile(f"protobuf: {exc}") from None
     return profile
 
 

@@ -170,11 +170,6 @@ def test_a_location_without_lines_is_named_by_its_address_and_inlined_frames_sta
     assert got[("main", "inlined", "0x4a0f")] == (7, 7)
 
 
-def test_sample_type_names_come_from_the_signature():
-    assert explore.sample_type_names("cpu/nanoseconds:samples/count,cpu/nanoseconds") == ["samples", "cpu"]
-    assert explore.sample_type_names(":inuse_space/bytes") == ["inuse_space"]
-
-
 def test_rows_stored_before_totals_are_counted_but_left_out_of_the_sum_and_the_mean(tmp_path):
     """Migration 0003 added the totals column; rows older than it have none, and only their blob
     holds them, so the timeline counts them and says so rather than guess."""

@@ -38,11 +38,17 @@ def test_check_says_what_parse_and_the_info_functions_say(profile: Path) -> None
     assert checked.signature == head + ":" + ",".join(f"{t}/{u}" for t, u in pprof.sample_types(p))
     assert checked.sample_types == pprof.sample_types(p)
     assert checked.period_type == pprof.period_type(p)
+    assert pprof.signature_types(checked.signature) == (checked.period_type or ("", ""), list(checked.sample_types))
     assert checked.time_nanos == p.time_nanos
     assert checked.samples == len(p.sample)
     assert checked.totals == pprof.totals(p) == tuple(sum(s.value[i] for s in p.sample) for i in range(len(p.sample_type)))
     assert checked.empty == (not any(any(s.value) for s in p.sample))
     assert checked.size == len(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+
+
+def test_a_signature_without_a_period_type_reads_back() -> None:
+    assert pprof.signature_types(":inuse_space/bytes") == (("", ""), [("inuse_space", "bytes")])
+    assert pprof.signature_types("") == (("", ""), [])
 
 
 def test_check_refuses_what_parse_refuses_with_the_same_reason() -> None:
