@@ -60,7 +60,9 @@ def test_serve_compacts_closed_hours_in_the_background(tmp_path):
         raw = merged_totals(url, *whole_day, extra="&limit=1000")  # limit reads raw profiles
         windows_dir = tmp_path / "data" / "blobs" / "windows"
         deadline = time.monotonic() + 60
-        while len(list(windows_dir.rglob("day-*"))) < 2:  # one daily window per label set
+        # A day may be built before its last hour's uploads arrive (and rebuilt after): wait for
+        # every hour's window too, one per label set and hour with uploads, and a day per label set.
+        while not (len(list(windows_dir.rglob("day-*"))) >= 2 and len(list(windows_dir.rglob("hour-*"))) >= 10):
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.5)
         assert len(list(windows_dir.rglob("hour-*"))) == 10
