@@ -62,10 +62,12 @@ def test_serve_compacts_closed_hours_in_the_background(tmp_path):
         deadline = time.monotonic() + 60
         # A day may be built before its last hour's uploads arrive (and rebuilt after): wait for
         # every hour's window too, one per label set and hour with uploads, and a day per label set.
-        while not (len(list(windows_dir.rglob("day-*"))) >= 2 and len(list(windows_dir.rglob("hour-*"))) >= 10):
-            assert time.monotonic() < deadline, log_path.read_text()
+        # A rebuild writes its new blob before it deletes the old one: exact counts, waited for.
+        counts = (0, 0)
+        while counts != (10, 2):
+            assert time.monotonic() < deadline, f"{counts} windows (hourly, daily):\n{log_path.read_text()}"
             time.sleep(0.5)
-        assert len(list(windows_dir.rglob("hour-*"))) == 10
+            counts = (len(list(windows_dir.rglob("hour-*"))), len(list(windows_dir.rglob("day-*"))))
         assert merged_totals(url, *whole_day) == raw
         status, body = get_json(f"{url}/api/0/profiles?service=e2e&from={format_time(day)[:-1]}"
                                 f"&to={format_time(whole_day[1])[:-1]}")
