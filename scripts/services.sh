@@ -12,7 +12,8 @@
 #   scripts/services.sh status   one line per service: up or down
 #   scripts/services.sh env      the PROFEFE_TEST_* exports the tests read (eval "$(... env)")
 #
-# PROFEFE_SERVICES_PORT_OFFSET=N moves every port up by N (a second set beside the first).
+# PROFEFE_SERVICES_PORT_OFFSET=N moves every port up by N: a second set beside the first, sharing
+# its installs, with data, logs and PIDs of its own (make test runs the fault suite on one).
 #
 # `up` and `install` of all services also unpack the nginx tests/deploy runs (scripts/nginx).
 #
@@ -27,10 +28,12 @@ set -euo pipefail
 SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SERVICES_HOME="${PROFEFE_SERVICES_HOME:-$HOME/.cache/profefe-py}"
 
-# Added to every service's port, so a second set of services (its own PROFEFE_SERVICES_HOME) can
-# run beside the first on one machine.
+# Added to every service's port, so a second set of services can run beside the first on one
+# machine. The installs are shared; what a running set writes is suffixed with its offset.
 PORT_OFFSET="${PROFEFE_SERVICES_PORT_OFFSET:-0}"
 [[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { printf 'services.sh: PROFEFE_SERVICES_PORT_OFFSET must be a number, not %s\n' "$PORT_OFFSET" >&2; exit 1; }
+SET_SUFFIX=""
+((PORT_OFFSET == 0)) || SET_SUFFIX="-$PORT_OFFSET"
 
 # How long a service gets to answer after it was started, in seconds.
 START_TIMEOUT="${PROFEFE_SERVICES_START_TIMEOUT:-120}"

@@ -18,10 +18,11 @@ DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 KAFKA_HOME="$SERVICES_HOME/kafka/$KAFKA_VERSION"
 KAFKA_LIBS="$KAFKA_HOME/libs"
-KAFKA_DATA="$KAFKA_HOME/data"
-KAFKA_LOG="$KAFKA_HOME/broker.log"
-KAFKA_PID="$KAFKA_HOME/broker.pid"
-KAFKA_MARKER="kafka.Kafka $KAFKA_HOME/server.properties"
+KAFKA_DATA="$KAFKA_HOME/data$SET_SUFFIX"
+KAFKA_CONFIG="$KAFKA_HOME/server$SET_SUFFIX.properties"
+KAFKA_LOG="$KAFKA_HOME/broker$SET_SUFFIX.log"
+KAFKA_PID="$KAFKA_HOME/broker$SET_SUFFIX.pid"
+KAFKA_MARKER="kafka.Kafka $KAFKA_CONFIG"
 
 kafka_address() { printf '127.0.0.1:%s\n' "$KAFKA_PORT"; }
 
@@ -52,7 +53,7 @@ kafka_install() {
 }
 
 kafka_write_config() {
-    cat >"$KAFKA_HOME/server.properties" <<EOF
+    cat >"$KAFKA_CONFIG" <<EOF
 # Written by scripts/services.sh on every start; edits here are lost.
 process.roles=broker,controller
 node.id=1
@@ -91,7 +92,7 @@ kafka_java() { "${KAFKA_JAVA[@]}" "$@"; }
 # Formats the log directory once, with a cluster id kept beside it.
 kafka_format() {
     [[ -f $KAFKA_DATA/meta.properties ]] && return 0
-    local id_file="$KAFKA_HOME/cluster-id" log="$KAFKA_HOME/format.log"
+    local id_file="$KAFKA_HOME/cluster-id$SET_SUFFIX" log="$KAFKA_HOME/format$SET_SUFFIX.log"
     if [[ ! -s $id_file ]]; then
         kafka_java kafka.tools.StorageTool random-uuid >"$id_file.tmp" 2>"$log" ||
             fail "could not make a Kafka cluster id (see $log)"
@@ -99,7 +100,7 @@ kafka_format() {
         rm -f "$id_file.tmp"
     fi
     kafka_java kafka.tools.StorageTool format --ignore-formatted \
-        --cluster-id "$(<"$id_file")" --config "$KAFKA_HOME/server.properties" >>"$log" 2>&1 ||
+        --cluster-id "$(<"$id_file")" --config "$KAFKA_CONFIG" >>"$log" 2>&1 ||
         fail "could not format Kafka storage in $KAFKA_DATA (see $log)"
 }
 
@@ -128,13 +129,13 @@ kafka_start() {
     kafka_write_config
     kafka_format
     : >"$KAFKA_LOG"
-    start_detached "$KAFKA_PID" "$KAFKA_LOG" "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_HOME/server.properties"
+    start_detached "$KAFKA_PID" "$KAFKA_LOG" "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_CONFIG"
     wait_until_answers kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_LOG" kafka_answers
     say "kafka: up on $(kafka_address) (Kafka $KAFKA_VERSION, log: $KAFKA_LOG)"
 }
 
 kafka_wipe() {
-    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster-id"
+    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster-id$SET_SUFFIX"
     say "kafka: data deleted"
 }
 

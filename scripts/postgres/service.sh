@@ -26,13 +26,13 @@ postgres_bin() {
 # caller. The cluster lives under the cache when that user can reach it; a cache under a private
 # home (/root is 0700) cannot be, and then the cluster goes to /var/tmp, named after the cache.
 postgres_home() {
-    local home="$SERVICES_HOME/postgres"
+    local home="$SERVICES_HOME/postgres$SET_SUFFIX"
     mkdir -p "$home"
     if ((EUID != 0)) || runuser -u postgres -- test -x "$home" 2>/dev/null; then
         printf '%s\n' "$home"
     else
         printf '/var/tmp/profefe-py-postgres-%s\n' \
-            "$(printf '%s' "$SERVICES_HOME" | md5sum | cut -c1-8)"
+            "$(printf '%s' "$SERVICES_HOME$SET_SUFFIX" | md5sum | cut -c1-8)"
     fi
 }
 
