@@ -112,10 +112,20 @@ def machine() -> dict:
 
 
 def write_result(name: str, result: dict) -> Path:
+    """A new file under bench/results/: two runs ending in the same second (benches run side by
+    side) get two files, the second with a `-2` (`-3`, ...) suffix, instead of one overwriting."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    return path
+    stem = f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    text = json.dumps(result, indent=2, sort_keys=True) + "\n"
+    for n in range(1, 1000):
+        path = RESULTS / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+        try:
+            with open(path, "x") as f:  # exclusive: fails if another run made it first
+                f.write(text)
+        except FileExistsError:
+            continue
+        return path
+    raise BenchError(f"no free name for {stem} under {RESULTS}")
 
 
 def load_embedded(cfg, fixture: Path, times: "list[int]", params: dict[str, str]) -> int:

@@ -7,7 +7,9 @@ same real ~20 KB Go CPU profile from tests/testdata (or `--profile`: a file, or 
 production-like 60 KB profile of bench/pprof_bench.py), its time set to the start of the run,
 until `--requests` have been sent or `--max-seconds` have passed. Prints a table; writes JSON
 under bench/results/. Loopback only. The client is Python too: its own CPU use is printed, so
-a saturated client is visible.
+a saturated client is visible. With `--server-pid` the server's CPU per accepted upload is
+printed too (that process and its children, from /proc): on a shared machine it moves less
+with the load than the rate does.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--service", help="service name (default: a fresh one per run)")
     ap.add_argument("--label", default="", help="free text stored with the results, e.g. 'profefe-go'")
     ap.add_argument("--profile", help="a pprof file to post, or cpu-50k (default: the fixture nearest 20 KB)")
+    ap.add_argument("--server-pid", type=int, help="the server's process id: print its CPU ms per upload")
     args = ap.parse_args(argv)
 
     try:
@@ -74,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
           f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"profile   {fixture} ({len(data)} bytes; {len(body)} bytes re-timed to now), service {service}")
     print(f"{'threads':>7} {'sent':>6} {'ok':>6} {'failed':>6} {'profiles/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8} {'client cpu':>10}")
+          f"{'max ms':>8} {'client cpu':>10}" + (f" {'server ms/upload':>16}" if args.server_pid else ""))
 
     rows = []
     for threads in levels:
         query = urllib.parse.urlencode({"service": service, "type": "cpu", "labels": f"threads={threads}"})
         try:
-            row = run_level(base, f"/api/0/profiles?{query}", bodies, threads, args.requests, args.max_seconds)
+            row = run_level(base, f"/api/0/profiles?{query}", bodies, threads, args.requests, args.max_seconds,
+                            server_cpu=(lambda: process_tree_cpu(args.server_pid)) if args.server_pid else None)
         except (OSError, http.client.HTTPException) as exc:
             print(f"ingest bench: warm-up at {threads} threads failed: {exc}", file=sys.stderr)
             return 1
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{threads:>7} {row['sent']:>6} {row['ok']:>6} {row['failed']:>6} {row['profiles_per_s']:>10.1f}"
             f" {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['max_ms']:>8.2f} {row['client_cpu']:>9.0%}"
+            + (f" {row['server_cpu_ms_per_upload']:>16.2f}" if args.server_pid else "")
         )
         for message, count in sorted(row["errors"].items(), key=lambda kv: -kv[1])[:5]:
             print(f"        {count} x {message}")
@@ -144,7 +150,31 @@ class DistinctBodies:
         return [self() for _ in range(n)]
 
 
-def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests: int, max_seconds: float) -> dict:
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and every live descendant, from /proc."""
+    parents: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(parents.get(p, []))
+    return total
+
+
+def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests: int, max_seconds: float,
+              server_cpu: Callable[[], float] | None = None) -> dict:
     warm = Client(base)
     for body in bodies.made(WARMUP_REQUESTS):
         warm.request("POST", target, body)
@@ -186,6 +216,7 @@ def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests:
         finally:
             client.close()
 
+    server0 = server_cpu() if server_cpu else 0.0
     cpu0 = time.process_time()
     pool = [threading.Thread(target=worker, args=(latencies[i],), daemon=True) for i in range(threads)]
     for t in pool:
@@ -194,6 +225,7 @@ def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests:
         t.join()
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu0
+    server = server_cpu() - server0 if server_cpu else float("nan")
 
     ok = sorted(x for xs in latencies for x in xs)
     failed = sum(errors.values())
@@ -208,6 +240,7 @@ def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests:
         "p99_ms": percentile(ok, 99) * 1000,
         "max_ms": (ok[-1] if ok else float("nan")) * 1000,
         "client_cpu": cpu / wall if wall else 0.0,
+        "server_cpu_ms_per_upload": server * 1000 / len(ok) if ok else float("nan"),
         "errors": errors,
     }
 

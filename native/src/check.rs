@@ -92,12 +92,34 @@ fn check_samples(p: &Profile<'_>) -> Result<()> {
     Ok(())
 }
 
-fn unique_ids(
-    kind: &str,
-    ids: impl ExactSizeIterator<Item = u64> + Clone,
-) -> Result<FxHashSet<u64>> {
+/// The ids of one table: a bitmap when they are small, as they nearly always are, else a set.
+enum IdSet {
+    Dense(Vec<bool>),
+    Sparse(FxHashSet<u64>),
+}
+
+impl IdSet {
+    fn contains(&self, id: u64) -> bool {
+        match self {
+            IdSet::Dense(d) => d.get(id as usize).copied().unwrap_or(false),
+            IdSet::Sparse(s) => s.contains(&id),
+        }
+    }
+}
+
+fn unique_ids(kind: &str, ids: impl ExactSizeIterator<Item = u64> + Clone) -> Result<IdSet> {
     if ids.clone().any(|id| id == 0) {
         return malformed(format!("{kind} with the reserved id 0"));
+    }
+    let max_id = ids.clone().max().unwrap_or(0);
+    if max_id <= (ids.len() as u64) * 4 + 64 {
+        let mut seen = vec![false; max_id as usize + 1];
+        for id in ids {
+            if std::mem::replace(&mut seen[id as usize], true) {
+                return malformed(format!("duplicate {kind} id {id}"));
+            }
+        }
+        return Ok(IdSet::Dense(seen));
     }
     let mut seen = FxHashSet::with_capacity_and_hasher(ids.len(), Default::default());
     for id in ids {
@@ -105,17 +127,17 @@ fn unique_ids(
             return malformed(format!("duplicate {kind} id {id}"));
         }
     }
-    Ok(seen)
+    Ok(IdSet::Sparse(seen))
 }
 
 fn resolved(
     holder: &str,
     kind: &str,
     used: impl Iterator<Item = u64>,
-    known: &FxHashSet<u64>,
+    known: &IdSet,
 ) -> Result<()> {
     // The smallest missing id is named, so the message does not depend on the order.
-    let missing = used.filter(|id| !known.contains(id)).min();
+    let missing = used.filter(|&id| !known.contains(id)).min();
     match missing {
         Some(id) => malformed(format!(
             "{holder} refers to {kind} id {id}, which does not exist"

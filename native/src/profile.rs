@@ -132,6 +132,7 @@ impl<'a> Profile<'a> {
     /// Decodes the protobuf bytes of a profile (no validity checks: see `check`).
     pub fn decode(buf: &'a [u8]) -> Result<Profile<'a>> {
         let mut p = Profile::default();
+        p.reserve(buf);
         let mut r = Reader::new(buf);
         let mut numbers = Vec::new();
         let mut skipped = false;
@@ -217,6 +218,48 @@ impl<'a> Profile<'a> {
         }
         p.skipped_fields |= skipped;
         Ok(p)
+    }
+
+    /// Sizes the tables from one pass over the top-level fields, so that decoding does not grow
+    /// them by doubling (and copying). Best effort: it stops at the first malformed field, which
+    /// decoding then reports.
+    fn reserve(&mut self, buf: &[u8]) {
+        let (
+            mut samples,
+            mut sample_bytes,
+            mut mappings,
+            mut locations,
+            mut functions,
+            mut strings,
+        ) = (0, 0, 0, 0, 0, 0);
+        let mut r = Reader::new(buf);
+        while !r.done() {
+            let Ok((field, _, value)) = r.field() else {
+                break;
+            };
+            let Value::Bytes(b) = value else { continue };
+            match field {
+                2 => {
+                    samples += 1;
+                    sample_bytes += b.len();
+                }
+                3 => mappings += 1,
+                4 => locations += 1,
+                5 => functions += 1,
+                6 => strings += 1,
+                _ => {}
+            }
+        }
+        self.samples.reserve(samples);
+        // A location id takes one to three bytes of a sample, whose values and tags take more.
+        self.location_ids.reserve(sample_bytes / 2);
+        self.values.reserve(samples * 2);
+        self.mappings.reserve(mappings);
+        self.locations.reserve(locations);
+        // Most locations have one line; inlined frames add a few.
+        self.lines.reserve(locations + locations / 4);
+        self.functions.reserve(functions);
+        self.strings.reserve(strings);
     }
 
     fn decode_sample(

@@ -38,13 +38,20 @@ impl<'a> Reader<'a> {
         self.at >= self.buf.len()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self) -> Result<u64> {
-        // Most varints of a profile (ids, string indexes, tags) are one byte.
-        if let Some(&b) = self.buf.get(self.at) {
+        // Most varints of a profile (tags, ids, string indexes) are one or two bytes.
+        let rest = &self.buf[self.at.min(self.buf.len())..];
+        if let Some(&b) = rest.first() {
             if b < 0x80 {
                 self.at += 1;
                 return Ok(u64::from(b));
+            }
+            if let Some(&c) = rest.get(1) {
+                if c < 0x80 {
+                    self.at += 2;
+                    return Ok(u64::from(b & 0x7f) | (u64::from(c) << 7));
+                }
             }
         }
         self.long_varint()
@@ -66,7 +73,7 @@ impl<'a> Reader<'a> {
         bad("varint longer than 10 bytes")
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         let left = (self.buf.len() - self.at) as u64;
         if n > left {
@@ -77,7 +84,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    #[inline]
+    #[inline(always)]
     fn tag(&mut self) -> Result<(u32, u8)> {
         let tag = self.varint()?;
         let field = tag >> 3;
@@ -87,8 +94,9 @@ impl<'a> Reader<'a> {
         Ok((field as u32, (tag & 7) as u8))
     }
 
-    /// The next field: (number, wire type, value).
-    #[inline]
+    /// The next field: (number, wire type, value). Inlined into each decoder's loop, so the
+    /// value is matched where it is made rather than returned through memory.
+    #[inline(always)]
     pub fn field(&mut self) -> Result<(u32, u8, Value<'a>)> {
         let (field, wire) = self.tag()?;
         let value = match wire {
