@@ -255,39 +255,46 @@ def _where(query: Query) -> sa.ColumnElement[bool]:
     the (series_id, created_at) index each, instead of every profile of the service in the
     window with a probe of its labels (a week of one service is thousands of rows, on as many
     heap pages). Every pprof profile has a series (put gives it one, migration 0002 gave the
-    older rows theirs); traces have none and keep the probes.
+    older rows theirs); traces have none and keep the probes. Without a type, both: as ids of
+    two selects, since an OR of the two would be read off the created_at index, every service's.
     """
-    p = profiles
-    window = [p.c.created_at >= epoch(query.start), p.c.created_at <= epoch(query.end)]
-    by_service = [p.c.service == query.service, *window]
     if not query.labels or (query.type is not None and not query.type.is_pprof):
-        typed = [p.c.type == query.type.value] if query.type is not None else []
-        return sa.and_(*by_service, *typed, *_label_probes(query))
-    in_series = sa.and_(*(p.c.series_id.in_(ids) for ids in series_with(query.service, query.type, query.labels)),
-                        *window)
+        return _probed(profiles, query)
     if query.type is not None:
-        return in_series
-    traces = sa.and_(*by_service, p.c.type == ProfileType.TRACE.value, *_label_probes(query))
-    return sa.or_(in_series, traces)
+        return _in_series(profiles, query)
+    p = profiles.alias()
+    traces = replace(query, type=ProfileType.TRACE)
+    return profiles.c.id.in_(sa.union_all(sa.select(p.c.id).where(_in_series(p, query)),
+                                          sa.select(p.c.id).where(_probed(p, traces))))
 
 
-def _label_probes(query: Query) -> list[sa.ColumnElement[bool]]:
-    """One indexed subquery per label pair of the filter."""
-    out: list[sa.ColumnElement[bool]] = []
-    p = profiles
+def _window(p: sa.FromClause, query: Query) -> list[sa.ColumnElement[bool]]:
+    return [p.c.created_at >= epoch(query.start), p.c.created_at <= epoch(query.end)]
+
+
+def _in_series(p: sa.FromClause, query: Query) -> sa.ColumnElement[bool]:
+    return sa.and_(*(p.c.series_id.in_(ids) for ids in series_with(query.service, query.type, query.labels)),
+                   *_window(p, query))
+
+
+def _probed(p: sa.FromClause, query: Query) -> sa.ColumnElement[bool]:
+    """Service, type and window, and one indexed subquery per label pair."""
+    cond = [p.c.service == query.service, *_window(p, query)]
+    if query.type is not None:
+        cond.append(p.c.type == query.type.value)
     for lb in query.labels:
         # One probe of (key, value, profile_id) per profile the time range holds. OFFSET 0 keeps
         # PostgreSQL from turning this into a join driven by the label: it misjudges how many
         # profiles one pair has (an instance has 20,000 in a year) and then read them all to keep
         # the few of one week.
         pl = profile_labels.alias()
-        out.append(
+        cond.append(
             sa.select(sa.literal(1))
             .where(pl.c.profile_id == p.c.id, pl.c.key == lb.key, pl.c.value == lb.value)
             .offset(0)
             .exists()
         )
-    return out
+    return sa.and_(*cond)
 
 
 def _keys_unique(labels: Labels) -> bool:
