@@ -241,6 +241,10 @@ class SqlMetaStore:
         return unavailable_on_error(self.url)
 
 
+# Below this window a label filter probes each profile's labels instead of going through the
+# series: at a fleet's size an hour of one service is a few dozen rows, a label a few hundred series.
+PROBED_WINDOW = 6 * HOUR
+
 # Profile rows with their series' labels (None for traces): most rows need no profile_labels read.
 _WITH_SERIES_LABELS = sa.select(profiles, series.c.labels.label("series_labels")).select_from(
     profiles.outerjoin(series, series.c.id == profiles.c.series_id))
@@ -257,8 +261,11 @@ def _where(query: Query) -> sa.ColumnElement[bool]:
     heap pages). Every pprof profile has a series (put gives it one, migration 0002 gave the
     older rows theirs); traces have none and keep the probes. Without a type, both: as ids of
     two selects, since an OR of the two would be read off the created_at index, every service's.
+    A window shorter than `PROBED_WINDOW` keeps the probes too: it holds fewer rows of the
+    service than a label has series over a year (each one an index range to read, mostly cold).
     """
-    if not query.labels or (query.type is not None and not query.type.is_pprof):
+    short = epoch(query.end) - epoch(query.start) < PROBED_WINDOW
+    if not query.labels or short or (query.type is not None and not query.type.is_pprof):
         return _probed(profiles, query)
     if query.type is not None:
         return _in_series(profiles, query)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.adapters.meta_sql import SqlMetaStore, sqlite_url
+from shared.adapters.meta_sql import PROBED_WINDOW, SqlMetaStore, sqlite_url
 from shared.errors import BadRequest, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, new_id
 from shared.ports import MetaStore
@@ -140,8 +140,11 @@ def test_a_label_filter_keeps_each_profiles_labels_window_and_limit(meta_store, 
     meta_store.put([*made, other])
     assert meta_store.find(query(ns, labels="a=x")) == made
     assert [m.labels for m in meta_store.find(query(ns, labels="k=1"))] == [m.labels for m in made]
-    assert meta_store.find(query(ns, labels="a=x", start=T0 + timedelta(seconds=1), end=T0 + timedelta(seconds=3))
-                           ) == made[1:4]
+    # A short window probes each profile's labels, a long one goes through the series: the same answer.
+    at = T0 + timedelta(seconds=1)
+    for end, want in ((T0 + timedelta(seconds=3), made[1:4]), (at + timedelta(seconds=PROBED_WINDOW), made[1:])):
+        assert meta_store.find(query(ns, labels="a=x", start=at, end=end)) == want
+        assert [m.labels for m in meta_store.find(query(ns, labels="k=2", start=at, end=end))] == [m.labels for m in want]
     assert meta_store.find(query(ns, labels="a=x", limit=2)) == made[4:]
     assert meta_store.sample_totals(query(ns, labels="a=x", ptype=ProfileType.CPU)) == [
         (int(m.created_at.timestamp()), m.signature, None) for m in made]
