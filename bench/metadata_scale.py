@@ -1,7 +1,8 @@
 """Metadata at a fleet's size: PostgreSQL holding a year of profiles of many instances.
 
 Generation goes straight into the database with COPY (psycopg), writing exactly the rows
-`SqlMetaStore.put` writes for each profile (profiles, profile_labels, series, series_hours) plus
+`SqlMetaStore.put` writes for each profile (profiles, profile_labels, series, series_labels,
+series_hours) plus
 the windows a compactor that kept up would have left (hourly and daily, for the last
 `--window-days`). The fleet: `--services` services, `--instances` instances spread over them,
 each sending a CPU and a heap profile at a steady period chosen so the year holds `--rows`
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import random
 import statistics
@@ -53,7 +55,7 @@ from bench._common import BenchError, machine, percentile, write_result  # noqa:
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/profefe_scale"
 HOUR, DAY = 3600, 86400
-TABLES = ("profiles", "profile_labels", "series", "series_hours", "windows")
+TABLES = ("profiles", "profile_labels", "series", "series_labels", "series_hours", "windows")
 TYPES = (
     ("cpu", "cpu/nanoseconds:samples/count,cpu/nanoseconds"),
     ("heap", "space/bytes:alloc_objects/count,alloc_space/bytes,inuse_objects/count,inuse_space/bytes"),
@@ -180,11 +182,12 @@ def generate(dsn: str, args: argparse.Namespace, end: int) -> dict[str, Any]:
     window_from = end - args.window_days * DAY
     machine_id = 0x5CA1E0
     counters = [0] * len(instances)
-    series_rows: dict[str, str] = {}
+    series_rows: dict[str, tuple[str, str]] = {}  # id -> its series row, its label rows
     copier = Copier(dsn, {
         "profiles": "id, service, type, created_at, received_at, size, signature, series_id",
         "profile_labels": "profile_id, position, key, value",
         "series": "id, service, type, signature, labels",
+        "series_labels": "series_id, position, service, type, key, value",
         "series_hours": "series_id, hour, version, pruned",
         "windows": "series_id, span, start, blob_key, built_from, profiles, size, built_at",
     })
@@ -235,14 +238,16 @@ def generate(dsn: str, args: argparse.Namespace, end: int) -> dict[str, Any]:
             done = (hour - start) / (end - start)
             print(f"  generated {copier.rows['profiles']:,} profiles ({done:.0%}) in {time.monotonic() - t0:.0f}s",
                   flush=True)
-    for text in series_rows.values():
+    for text, pairs in series_rows.values():
         copier.add("series", text)
+        copier.add("series_labels", pairs, pairs.count("\n"))
     copier.close()
     return {"rows": copier.rows, "start": start, "end": end, "services": services,
             "instances": [inst.__dict__ for inst in instances]}
 
 
-def _new_series(st: Stream, released: int, series_rows: dict[str, str], Labels, ProfileType, Series) -> None:
+def _new_series(st: Stream, released: int, series_rows: dict[str, tuple[str, str]], Labels, ProfileType,
+                Series) -> None:
     inst = st.instance
     r = random.Random(f"{inst.service}-{released}")
     version = f"1.{(released // DAY) % 97}.{r.randrange(20)}"
@@ -256,7 +261,9 @@ def _new_series(st: Stream, released: int, series_rows: dict[str, str], Labels, 
     st.label_parts = [f"\t{i}\t{k}\t{v}\n" for i, (k, v) in enumerate(pairs)]
     if s.id not in series_rows:
         text = json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)
-        series_rows[s.id] = f"{s.id}\t{s.service}\t{st.ptype}\t{st.signature}\t{_copy_escape(text)}\n"
+        pairs = "".join(f"{s.id}\t{i}\t{s.service}\t{st.ptype}\t{_copy_escape(lb.key)}\t{_copy_escape(lb.value)}\n"
+                        for i, lb in enumerate(s.labels))
+        series_rows[s.id] = (f"{s.id}\t{s.service}\t{st.ptype}\t{st.signature}\t{_copy_escape(text)}\n", pairs)
 
 
 def _copy_escape(text: str) -> str:
@@ -290,7 +297,8 @@ def load(url: str, args: argparse.Namespace) -> dict[str, Any]:
     dsn = _dsn(url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         if args.reset:
-            conn.execute("DROP TABLE IF EXISTS profile_labels, profiles, series, series_hours, windows, alembic_version")
+            conn.execute("DROP TABLE IF EXISTS profile_labels, profiles, series_labels, series, series_hours, windows, "
+                         "alembic_version")
         migrate(url)
         if conn.execute("SELECT count(*) FROM (SELECT 1 FROM profiles LIMIT 1) x").fetchone()[0]:
             raise BenchError("the database holds profiles already: give --reuse to measure them, or --reset")
@@ -481,6 +489,9 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
     migrate(url)
     f = fleet_from_db(url)
+    # The fleet is a hundred thousand series of Python objects: kept out of the collector, or a
+    # full collection of them (a second on a busy machine) lands in the timed calls.
+    gc.freeze()
     rng = random.Random(args.seed + 1)
     meta, store = SqlMetaStore(url), SqlWindowStore(url)
     out: dict[str, Any] = {"sizes_before_pass": sizes(url)}

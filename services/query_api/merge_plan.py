@@ -48,13 +48,17 @@ def plan_merge(meta: MetaStore, windows: WindowStore, query: Query) -> MergePlan
     if not series:
         return MergePlan([], meta.find(query))
     chosen, uncovered = _cover(windows, series, hours, whole(start, end, DAY))
+    # A row of these series is told by its labels and signature; only another row (a key repeated
+    # in another order, or a series of the edges alone) needs its series id computed.
+    known = {(s.labels, s.signature): s.id for s in series}
     raw = []
     for lo, hi in _raw_intervals(start, end, hours, set().union(*uncovered.values())):
         for m in meta.find(replace(query, start=from_epoch(lo), end=from_epoch(hi))):
             at = floor_to(epoch(m.created_at), HOUR)
-            sid = Series.of(m.service, m.type, m.labels, m.signature).id
-            if at in hours and sid in uncovered and at not in uncovered[sid]:
-                continue  # a clean window of its series has it
+            if at in hours:
+                sid = known.get((m.labels, m.signature)) or Series.of(m.service, m.type, m.labels, m.signature).id
+                if sid in uncovered and at not in uncovered[sid]:
+                    continue  # a clean window of its series has it
             raw.append(m)
     return MergePlan([w for w in chosen if w.blob_key], raw)
 

@@ -3,7 +3,8 @@ production, the same statements on both.
 
 `created_at` is stored as integer epoch seconds, so the inclusive window compares exactly at
 second precision on every engine. Labels live in a child table, one row per pair, indexed on
-(key, value, profile_id) so the AND-of-pairs filter is one index probe per pair and profile.
+(key, value, profile_id); a label filter on pprof profiles goes through their series instead
+(`_where`), and only traces are filtered by probing that table.
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from shared.adapters.sql import (
     profiles,
     series,
     series_hours,
+    series_labels,
+    series_labels_of,
+    series_with,
     sqlite_url,
     unavailable_on_error,
     upsert,
@@ -44,7 +48,8 @@ class SqlMetaStore:
         insert = insert_ignore(self.engine)
         self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)
         self._insert_labels = insert(profile_labels, ("profile_id", "position"))
-        self._insert_series = insert(series, ("id",))
+        self._insert_series = insert(series, ("id",)).returning(series.c.id)
+        self._insert_series_labels = insert(series_labels, ("series_id", "position"))
         bump = upsert(self.engine)(series_hours)
         self._bump_hour = bump.on_conflict_do_update(
             index_elements=["series_id", "hour"],
@@ -104,7 +109,8 @@ class SqlMetaStore:
                 conn.execute(self._stamp_versions, {"ids": ids})
 
     def _bump_hours(self, conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
-        """Record each new profile's series and add one to its (series, hour) counter.
+        """Record each new profile's series (with its label pairs, when it is new) and add one to its
+        (series, hour) counter.
 
         Rows are upserted in key order so two concurrent puts lock them in the same order.
         """
@@ -116,8 +122,14 @@ class SqlMetaStore:
              "labels": json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)}
             for s in sorted(known.values(), key=lambda s: s.id)
         ]
+        fresh: set[str] = set()
         for chunk in chunks(series_rows, CHUNK // 8):
-            conn.execute(self._insert_series, chunk)
+            fresh.update(r[0] for r in conn.execute(self._insert_series, chunk))
+        label_rows = [{"series_id": sid, "position": i, "service": known[sid].service, "type": known[sid].type.value,
+                       "key": lb.key, "value": lb.value}
+                      for sid in sorted(fresh) for i, lb in enumerate(known[sid].labels)]
+        for chunk in chunks(label_rows, CHUNK // 4):
+            conn.execute(self._insert_series_labels, chunk)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
         hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
         for hours in chunks(hour_rows, CHUNK // 4):
@@ -125,7 +137,7 @@ class SqlMetaStore:
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
-        stmt = sa.select(p).where(*_conditions(query))
+        stmt = _WITH_SERIES_LABELS.where(_where(query))
         if query.limit is not None:
             stmt = stmt.order_by(p.c.created_at.desc(), p.c.id.desc()).limit(query.limit)
         else:
@@ -138,13 +150,13 @@ class SqlMetaStore:
 
     def sample_totals(self, query: Query) -> list[tuple[int, str, tuple[int, ...] | None]]:
         p = profiles
-        stmt = sa.select(p.c.created_at, p.c.signature, p.c.totals).where(*_conditions(query)).order_by(p.c.created_at)
+        stmt = sa.select(p.c.created_at, p.c.signature, p.c.totals).where(_where(query)).order_by(p.c.created_at)
         with self._guard(), self.engine.connect() as conn:
             return [(at, sig, tuple(json.loads(raw)) if raw else None) for at, sig, raw in conn.execute(stmt)]
 
     def signatures(self, query: Query) -> list[tuple[str, str]]:
         p = profiles
-        stmt = (sa.select(p.c.type, p.c.signature).distinct().where(*_conditions(replace(query, type=None)))
+        stmt = (sa.select(p.c.type, p.c.signature).distinct().where(_where(replace(query, type=None)))
                 .order_by(p.c.type, p.c.signature))
         with self._guard(), self.engine.connect() as conn:
             return [(t, sig) for t, sig in conn.execute(stmt)]
@@ -153,7 +165,7 @@ class SqlMetaStore:
         pl = profile_labels
         stmt = (
             sa.select(pl.c.key, pl.c.value).distinct()
-            .where(pl.c.profile_id.in_(sa.select(profiles.c.id).where(*_conditions(query))))
+            .where(pl.c.profile_id.in_(sa.select(profiles.c.id).where(_where(query))))
             .order_by(pl.c.key, pl.c.value).limit(limit)
         )
         if key is not None:
@@ -168,7 +180,7 @@ class SqlMetaStore:
         with self._guard(), self.engine.connect() as conn:
             rows: list[sa.Row[Any]] = []
             for chunk in chunks(unique, CHUNK):
-                rows.extend(conn.execute(sa.select(profiles).where(profiles.c.id.in_(chunk))).all())
+                rows.extend(conn.execute(_WITH_SERIES_LABELS.where(profiles.c.id.in_(chunk))).all())
             return self._with_labels(conn, rows)
 
     def services(self) -> list[str]:
@@ -181,22 +193,36 @@ class SqlMetaStore:
             conn.execute(sa.text("SELECT 1"))
 
     def _with_labels(self, conn: sa.Connection, rows: Sequence[sa.Row]) -> list[ProfileMeta]:
-        labels: dict[str, list[Label]] = defaultdict(list)
+        """Rows of `_WITH_SERIES_LABELS` as `ProfileMeta`. A row whose series has no key repeated
+        takes the series' labels: labels are ordered by key, so they are then the profile's own, in
+        order. The others' (traces, repeated keys) are read from profile_labels."""
+        labels: dict[str, Labels] = {}
+        of_series: dict[str, Labels | None] = {}
+        for r in rows:
+            if r.series_labels is None:
+                continue
+            if r.series_id not in of_series:
+                decoded = series_labels_of(r.series_labels)
+                of_series[r.series_id] = decoded if _keys_unique(decoded) else None
+            if (found := of_series[r.series_id]) is not None:
+                labels[r.id] = found
         pl = profile_labels
-        for chunk in chunks([r.id for r in rows], CHUNK):
+        read: dict[str, list[Label]] = defaultdict(list)
+        for chunk in chunks([r.id for r in rows if r.id not in labels], CHUNK):
             stmt = (
                 sa.select(pl.c.profile_id, pl.c.key, pl.c.value)
                 .where(pl.c.profile_id.in_(chunk))
                 .order_by(pl.c.profile_id, pl.c.position)
             )
             for pid, key, value in conn.execute(stmt):
-                labels[pid].append(Label(key, value))
+                read[pid].append(Label(key, value))
+        labels.update((pid, Labels(tuple(pairs))) for pid, pairs in read.items())
         return [
             ProfileMeta(
                 id=r.id,
                 service=r.service,
                 type=ProfileType(r.type),
-                labels=Labels(tuple(labels.get(r.id, ()))),
+                labels=labels.get(r.id, Labels()),
                 created_at=from_epoch(r.created_at),
                 received_at=from_epoch(r.received_at),
                 size=r.size,
@@ -210,14 +236,52 @@ class SqlMetaStore:
         return unavailable_on_error(self.url)
 
 
-def _conditions(query: Query) -> list[sa.ColumnElement[bool]]:
-    """The WHERE of a find: service, window, type, and one indexed subquery per label pair."""
-    p = profiles
-    cond = [
-        p.c.service == query.service,
-        p.c.created_at >= epoch(query.start),
-        p.c.created_at <= epoch(query.end),
-    ]
+# Below this window a label filter probes each profile's labels instead of going through the
+# series: at a fleet's size an hour of one service is a few dozen rows, a label a few hundred series.
+PROBED_WINDOW = 6 * HOUR
+
+# Profile rows with their series' labels (None for traces): most rows need no profile_labels read.
+_WITH_SERIES_LABELS = sa.select(profiles, series.c.labels.label("series_labels")).select_from(
+    profiles.outerjoin(series, series.c.id == profiles.c.series_id))
+
+
+def _where(query: Query) -> sa.ColumnElement[bool]:
+    """The WHERE of the profiles matching `query`.
+
+    Without labels: service, type and window, one range of the (service, type, created_at) index.
+    With labels, pprof profiles are found through their series: those of the service whose
+    labels include the filter (`series_with`), then their profiles in the window, one range of
+    the (series_id, created_at) index each, instead of every profile of the service in the
+    window with a probe of its labels (a week of one service is thousands of rows, on as many
+    heap pages). Every pprof profile has a series (put gives it one, migration 0002 gave the
+    older rows theirs); traces have none and keep the probes. Without a type, both: as ids of
+    two selects, since an OR of the two would be read off the created_at index, every service's.
+    A window shorter than `PROBED_WINDOW` keeps the probes too: it holds fewer rows of the
+    service than a label has series over a year (each one an index range to read, mostly cold).
+    """
+    short = epoch(query.end) - epoch(query.start) < PROBED_WINDOW
+    if not query.labels or short or (query.type is not None and not query.type.is_pprof):
+        return _probed(profiles, query)
+    if query.type is not None:
+        return _in_series(profiles, query)
+    p = profiles.alias()
+    traces = replace(query, type=ProfileType.TRACE)
+    return profiles.c.id.in_(sa.union_all(sa.select(p.c.id).where(_in_series(p, query)),
+                                          sa.select(p.c.id).where(_probed(p, traces))))
+
+
+def _window(p: sa.FromClause, query: Query) -> list[sa.ColumnElement[bool]]:
+    return [p.c.created_at >= epoch(query.start), p.c.created_at <= epoch(query.end)]
+
+
+def _in_series(p: sa.FromClause, query: Query) -> sa.ColumnElement[bool]:
+    return sa.and_(*(p.c.series_id.in_(ids) for ids in series_with(query.service, query.type, query.labels)),
+                   *_window(p, query))
+
+
+def _probed(p: sa.FromClause, query: Query) -> sa.ColumnElement[bool]:
+    """Service, type and window, and one indexed subquery per label pair."""
+    cond = [p.c.service == query.service, *_window(p, query)]
     if query.type is not None:
         cond.append(p.c.type == query.type.value)
     for lb in query.labels:
@@ -232,6 +296,9 @@ def _conditions(query: Query) -> list[sa.ColumnElement[bool]]:
             .offset(0)
             .exists()
         )
-    return cond
+    return sa.and_(*cond)
 
 
+def _keys_unique(labels: Labels) -> bool:
+    keys = [lb.key for lb in labels]
+    return len(set(keys)) == len(keys)

@@ -3,6 +3,7 @@ create), the engine set-up, migrating, and how database failures become the doma
 SQLite for the embedded collector, PostgreSQL in production, the same statements on both."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from shared.adapters.settings import SqlTimeouts
 from shared.errors import InsufficientStorage, Unavailable
+from shared.model import Labels, ProfileType
 
 metadata = sa.MetaData()
 
@@ -50,6 +52,20 @@ series = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
     sa.Column("labels", sa.Text, nullable=False),
+)
+
+# A series' label pairs, one row per pair, in the order of `series.labels`: what a label filter
+# finds series by. The series' service and type are repeated (they never change) so one index
+# range holds the series of one service with one pair.
+series_labels = sa.Table(
+    "series_labels",
+    metadata,
+    sa.Column("series_id", sa.String(32), sa.ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 series_hours = sa.Table(
@@ -135,6 +151,22 @@ windows = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("built_at", sa.BigInteger, nullable=False),
 )
+
+
+def series_with(service: str, ptype: ProfileType | None, labels: Labels) -> list[sa.Select]:
+    """Per pair of `labels`, the ids of the series of `service` (of `ptype`, or of any type) that
+    have it: a series has them all when its id is in every one. Each is one range of
+    series_labels' (service, key, value, type) index."""
+    sl = series_labels
+    typed = [sl.c.type == ptype.value] if ptype is not None else []
+    return [sa.select(sl.c.series_id).where(sl.c.service == service, sl.c.key == lb.key, sl.c.value == lb.value,
+                                            *typed)
+            for lb in labels]
+
+
+def series_labels_of(raw: str) -> Labels:
+    """A series row's `labels` (JSON [[key, value], ...], sorted) as `Labels`."""
+    return Labels.of((k, v) for k, v in json.loads(raw))
 
 
 class unavailable_on_error:

@@ -13,7 +13,6 @@ transaction, so ingest is never blocked behind a merge.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -26,6 +25,8 @@ from shared.adapters.sql import (
     profiles,
     series,
     series_hours,
+    series_labels_of,
+    series_with,
     unavailable_on_error,
     upsert,
     windows,
@@ -52,7 +53,8 @@ class SqlWindowStore:
 
     def series_of(self, service: str, ptype: ProfileType, labels: Labels, *,
                   active_in: tuple[int, int] | None = None) -> list[Series]:
-        stmt = sa.select(series).where(series.c.service == service, series.c.type == ptype.value)
+        stmt = sa.select(series).where(series.c.service == service, series.c.type == ptype.value,
+                                       *(series.c.id.in_(ids) for ids in series_with(service, ptype, labels)))
         if active_in is not None:
             # A year of deploys leaves a service with a thousand series, a week touches a few dozen:
             # one probe of the counters' primary key each keeps the rest out of Python.
@@ -60,8 +62,7 @@ class SqlWindowStore:
             stmt = stmt.where(sa.exists().where(sh.c.series_id == series.c.id, sh.c.hour >= active_in[0],
                                                 sh.c.hour <= active_in[1]))
         with self._guard(), self.engine.connect() as conn:
-            found = [_series(r) for r in conn.execute(stmt)]
-        return [s for s in found if s.labels.includes(labels)]
+            return [_series(r) for r in conn.execute(stmt)]
 
     def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
         sh = series_hours
@@ -357,8 +358,7 @@ class SqlDayClaim:
 
 
 def _series(r: sa.Row) -> Series:
-    pairs = json.loads(r.labels)
-    return Series(r.id, r.service, ProfileType(r.type), Labels.of((k, v) for k, v in pairs), r.signature)
+    return Series(r.id, r.service, ProfileType(r.type), series_labels_of(r.labels), r.signature)
 
 
 def _state(r: sa.Row) -> HourState:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.adapters.meta_sql import SqlMetaStore, sqlite_url
+from shared.adapters.meta_sql import PROBED_WINDOW, SqlMetaStore, sqlite_url
 from shared.errors import BadRequest, Unavailable
 from shared.model import Labels, ProfileMeta, ProfileType, Query, new_id
 from shared.ports import MetaStore
@@ -117,6 +117,37 @@ def test_find_labels_and_of_exact_pairs(meta_store, ns):
     assert [m.id for m in meta_store.find(query(ns, labels="env=prod,region=us"))] == [b.id]
     assert meta_store.find(query(ns, labels="env=prod,region=ap")) == []
     assert meta_store.find(query(ns, labels="env=pro")) == []
+
+
+def test_a_label_filter_finds_traces_and_profiles_alike(meta_store, ns):
+    cpu = meta(ns, labels="env=prod,host=a")
+    trace = meta(ns, ptype=ProfileType.TRACE, labels="env=prod,host=a", at=T0 + timedelta(seconds=1))
+    elsewhere = meta(ns, ptype=ProfileType.TRACE, labels="env=dev,host=a")
+    meta_store.put([cpu, trace, elsewhere])
+    assert meta_store.find(query(ns, labels="env=prod")) == [cpu, trace]
+    assert meta_store.find(query(ns, labels="env=prod", ptype=ProfileType.TRACE)) == [trace]
+    assert meta_store.find(query(ns, labels="host=a", ptype=ProfileType.CPU)) == [cpu]
+    assert meta_store.find(query(ns, labels="env=prod", limit=1)) == [trace]
+    assert [t for t, _ in meta_store.signatures(query(ns, labels="env=dev"))] == ["trace"]
+    assert meta_store.label_pairs(query(ns, labels="env=prod"), 10) == [("env", "prod"), ("host", "a")]
+
+
+def test_a_label_filter_keeps_each_profiles_labels_window_and_limit(meta_store, ns):
+    # One series (labels are a set) whose profiles sent a repeated key in two orders.
+    made = [meta(ns, at=T0 + timedelta(seconds=i), labels="k=2,k=1,a=x" if i % 2 else "a=x,k=1,k=2")
+            for i in range(6)]
+    other = meta(ns, labels="a=y", at=T0 + timedelta(seconds=2))
+    meta_store.put([*made, other])
+    assert meta_store.find(query(ns, labels="a=x")) == made
+    assert [m.labels for m in meta_store.find(query(ns, labels="k=1"))] == [m.labels for m in made]
+    # A short window probes each profile's labels, a long one goes through the series: the same answer.
+    at = T0 + timedelta(seconds=1)
+    for end, want in ((T0 + timedelta(seconds=3), made[1:4]), (at + timedelta(seconds=PROBED_WINDOW), made[1:])):
+        assert meta_store.find(query(ns, labels="a=x", start=at, end=end)) == want
+        assert [m.labels for m in meta_store.find(query(ns, labels="k=2", start=at, end=end))] == [m.labels for m in want]
+    assert meta_store.find(query(ns, labels="a=x", limit=2)) == made[4:]
+    assert meta_store.sample_totals(query(ns, labels="a=x", ptype=ProfileType.CPU)) == [
+        (int(m.created_at.timestamp()), m.signature, None) for m in made]
 
 
 def test_get_many_ignores_unknown_ids(meta_store, ns):
