@@ -111,6 +111,43 @@ def machine() -> dict:
     }
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from the parent pids in /proc (empty once it has exited)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        # The command name in parentheses may hold spaces; the fields after it are fixed.
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    if not Path(f"/proc/{pid}").exists():
+        return []
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and its live descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def write_result(name: str, result: dict) -> Path:
     """A new file under bench/results/: two runs ending in the same second (benches run side by
     side) get two files, the second with a `-2` (`-3`, ...) suffix, instead of one overwriting."""

@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     loopback_base,
     machine,
     percentile,
+    process_tree_cpu,
     run_service,
     server_version,
     write_result,
@@ -148,29 +149,6 @@ class DistinctBodies:
     def made(self, n: int) -> list[bytes]:
         """`n` bodies made before a timed run, so the client's own work is not in its figures."""
         return [self() for _ in range(n)]
-
-
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of `pid` and every live descendant, from /proc."""
-    parents: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
-        parents.setdefault(int(fields[1]), []).append(int(entry.name))
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += cpu.get(p, 0.0)
-        todo.extend(parents.get(p, []))
-    return total
 
 
 def run_level(base, target: str, bodies: DistinctBodies, threads: int, requests: int, max_seconds: float,

@@ -248,6 +248,8 @@ def generate(dsn: str, args: argparse.Namespace, end: int) -> dict[str, Any]:
 
 def _new_series(st: Stream, released: int, series_rows: dict[str, tuple[str, str]], Labels, ProfileType,
                 Series) -> None:
+    from shared.adapters.sql import series_labels_json
+
     inst = st.instance
     r = random.Random(f"{inst.service}-{released}")
     version = f"1.{(released // DAY) % 97}.{r.randrange(20)}"
@@ -260,7 +262,7 @@ def _new_series(st: Stream, released: int, series_rows: dict[str, tuple[str, str
     st.series_id = s.id
     st.label_parts = [f"\t{i}\t{k}\t{v}\n" for i, (k, v) in enumerate(pairs)]
     if s.id not in series_rows:
-        text = json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)
+        text = series_labels_json(s.labels)
         pairs = "".join(f"{s.id}\t{i}\t{s.service}\t{st.ptype}\t{_copy_escape(lb.key)}\t{_copy_escape(lb.value)}\n"
                         for i, lb in enumerate(s.labels))
         series_rows[s.id] = (f"{s.id}\t{s.service}\t{st.ptype}\t{st.signature}\t{_copy_escape(text)}\n", pairs)

@@ -26,7 +26,6 @@ before and after.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import urllib.parse
@@ -40,6 +39,7 @@ from _common import (  # noqa: E402
     closest_fixture,
     loopback_base,
     machine,
+    process_tree,
     run_service,
     write_result,
 )
@@ -202,29 +202,6 @@ class Memory:
                           "growth": None if end is None else round(end - self.start[name], 1),
                           "processes": self.processes[name]}
         return rows
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants, from the parent pids in /proc (empty once it has exited)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:  # exited while we looked
-            continue
-        # The command name in parentheses may hold spaces; the fields after it are fixed.
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    if not Path(f"/proc/{pid}").exists():
-        return []
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    return tree
 
 
 def rss_kb(pid: int) -> int:

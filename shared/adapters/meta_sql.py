@@ -27,6 +27,7 @@ from shared.adapters.sql import (
     series,
     series_hours,
     series_labels,
+    series_labels_json,
     series_labels_of,
     series_with,
     sqlite_url,
@@ -119,7 +120,7 @@ class SqlMetaStore:
         known = {s.id: s for s, _ in placed}
         series_rows = [
             {"id": s.id, "service": s.service, "type": s.type.value, "signature": s.signature,
-             "labels": json.dumps([[lb.key, lb.value] for lb in s.labels], ensure_ascii=False)}
+             "labels": series_labels_json(s.labels)}
             for s in sorted(known.values(), key=lambda s: s.id)
         ]
         fresh: set[str] = set()

@@ -164,8 +164,13 @@ def series_with(service: str, ptype: ProfileType | None, labels: Labels) -> list
             for lb in labels]
 
 
+def series_labels_json(labels: Labels) -> str:
+    """A series row's `labels`: JSON [[key, value], ...] in the order of `labels` (sorted by key)."""
+    return json.dumps([[lb.key, lb.value] for lb in labels], ensure_ascii=False)
+
+
 def series_labels_of(raw: str) -> Labels:
-    """A series row's `labels` (JSON [[key, value], ...], sorted) as `Labels`."""
+    """A series row's `labels` (`series_labels_json`) as `Labels`."""
     return Labels.of((k, v) for k, v in json.loads(raw))
 
 
