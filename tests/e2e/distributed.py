@@ -214,7 +214,9 @@ def request(base: str, method: str, target: str, body: bytes | None = None,
         conn.request(method, target, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        # No answer, or part of one (a connection reset after the headers): the caller retries,
+        # as a client does when it cannot tell whether its upload landed.
         return 0, {}, b""
     finally:
         conn.close()
