@@ -10,7 +10,8 @@ Prints a table and saves it as JSON under bench/results/. Cases:
   (the native core releases the GIL, so this shows whether threads use both cores);
 - merge of 60 and of 1,440 CPU profiles (an hour and a day of one-minute profiles), built by
   cycling through tests/testdata/cpu-*.pb.gz with time_nanos rewritten, each run in a fresh
-  subprocess so its wall time and peak RSS are its own, in two ways: `bytes` (stored bytes
+  subprocess (bench/_merge_child.py, which imports only the library) so its wall time and peak
+  RSS are its own, in two ways: `bytes` (stored bytes
   added to a Merger, Merger.write: the merge never leaves the native core) and `parsed`
   (parse -> Merger.add(Profile) -> write(result())), against `go tool pprof -proto` on the same
   files (its tool binary run directly, so the `go` launcher's start-up is not counted);
@@ -37,10 +38,11 @@ from pathlib import Path
 
 from _common import TESTDATA, machine, write_result  # noqa: E402  (puts the repo on sys.path)
 
-from shared.pprof import Merger, Profile, check, parse, write  # noqa: E402
+from shared.pprof import Profile, check, parse, write  # noqa: E402
 from shared.pprof.parse import decompress  # noqa: E402
 
 MINUTE_NS = 60 * 10**9
+MERGE_CHILD = Path(__file__).resolve().parent / "_merge_child.py"
 
 
 def synthetic_cpu(seed: int = 1) -> bytes:
@@ -162,17 +164,6 @@ def make_inputs(directory: Path, count: int) -> list[Path]:
     return paths
 
 
-def merge_child(way: str, list_file: Path, output: Path) -> None:
-    """Run in a fresh interpreter: merge the files named in `list_file` (`bytes` or `parsed`)."""
-    start = time.perf_counter()
-    merger = Merger()
-    for path in list_file.read_text().split():
-        data = Path(path).read_bytes()
-        merger.add(data if way == "bytes" else parse(data))
-    output.write_bytes(merger.write() if way == "bytes" else write(merger.result()))
-    print(json.dumps({"in_process_seconds": time.perf_counter() - start}))
-
-
 def timed_child(argv: list[str]) -> dict:
     """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MiB) of a command,
     run from a fresh wrapper so the numbers are its own."""
@@ -211,7 +202,7 @@ def merge_cases(work: Path, counts: list[int], tool: str | None, go_counts: set[
         list_file = work / f"inputs-{count}.txt"
         list_file.write_text("\n".join(map(str, paths)))
         for way in ("bytes", "parsed"):
-            cases[f"ours_{way}_{count}"] = [sys.executable, __file__, "--merge-child", way, str(list_file),
+            cases[f"ours_{way}_{count}"] = [sys.executable, str(MERGE_CHILD), way, str(list_file),
                                             str(work / f"merged-{way}-{count}.pb.gz")]
         if tool and count in go_counts:
             cases[f"go_tool_pprof_{count}"] = [tool, "-proto", f"-output={work}/go-merged-{count}.pb.gz",
@@ -231,15 +222,10 @@ def summary(runs: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--merge-child", nargs=3, metavar=("WAY", "LIST", "OUTPUT"), help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each merge case, interleaved")
     ap.add_argument("--seconds", type=float, default=1.0, help="time spent on each parse/check case")
     ap.add_argument("--week", action="store_true", help="also merge 10,080 profiles (a week)")
     args = ap.parse_args()
-    if args.merge_child:
-        merge_child(args.merge_child[0], Path(args.merge_child[1]), Path(args.merge_child[2]))
-        return
-
     results: dict[str, object] = {"machine_before": machine()}
     results["parse"] = parsed = bench_parse(args.seconds)
     print(f"{'parse':13s} {'profiles':>8s} {'gz KB':>6s} {'raw KB':>7s} {'ms/profile':>11s} {'cpu ms':>7s}")

@@ -3,8 +3,12 @@ of a signature: the types it names."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.pprof import _native
-from shared.pprof.profile_pb2 import Profile
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 
 def sample_types(p: Profile) -> tuple[tuple[str, str], ...]:

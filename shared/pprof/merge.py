@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from shared.pprof import _native
 from shared.pprof.parse import DEFAULT_MAX_DECOMPRESSED
-from shared.pprof.profile_pb2 import Profile
 from shared.pprof.write import DEFAULT_LEVEL
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 
 def merge(profiles: Iterable[Profile | bytes]) -> Profile:
@@ -59,13 +62,17 @@ class Merger:
         Raises IncompatibleProfiles if its period type or sample types differ from the first's
         (the result is then as it was), MalformedProfile / ProfileTooLarge for bad bytes.
         """
-        if isinstance(p, Profile):
-            self._state.add(p.SerializeToString(), sys.maxsize)
+        if isinstance(p, bytes):
+            self._state.add(p, max_decompressed)
+        elif isinstance(p, (bytearray, memoryview)):
+            self._state.add(bytes(p), max_decompressed)
         else:
-            self._state.add(p if isinstance(p, bytes) else bytes(p), max_decompressed)
+            self._state.add(p.SerializeToString(), sys.maxsize)
 
     def result(self) -> Profile:
         """The merged profile, compacted; the Merger can go on accepting profiles afterwards."""
+        from shared.pprof.profile_pb2 import Profile
+
         return Profile.FromString(self._state.encode())
 
     def encode(self) -> bytes:

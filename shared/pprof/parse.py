@@ -9,12 +9,13 @@ then builds the Profile message from the checked bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING
 
 from shared.pprof import _native
 from shared.pprof.errors import MalformedProfile
-from shared.pprof.profile_pb2 import Profile
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 DEFAULT_MAX_DECOMPRESSED = 64 << 20
 
@@ -70,6 +71,12 @@ def decompress(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED)
 
 
 def _decode(raw: bytes) -> Profile:
+    # Imported here: protobuf's runtime is most of a fresh process's start-up, and checking or
+    # merging stored bytes never needs it.
+    from google.protobuf.message import DecodeError
+
+    from shared.pprof.profile_pb2 import Profile
+
     profile = Profile()
     try:
         profile.ParseFromString(raw)

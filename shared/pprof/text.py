@@ -7,8 +7,12 @@ profile written and parsed again).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.pprof.info import period_type, sample_types
-from shared.pprof.profile_pb2 import Profile
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 
 def to_text(p: Profile) -> str:

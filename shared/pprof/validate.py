@@ -15,9 +15,12 @@ runtimes do.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from shared.pprof import _native
-from shared.pprof.profile_pb2 import Profile
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 
 def check_valid(p: Profile) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.pprof import _native
-from shared.pprof.profile_pb2 import Profile
+
+if TYPE_CHECKING:
+    from shared.pprof.profile_pb2 import Profile
 
 DEFAULT_LEVEL = 1  # fast: profiles are written on the request path; their size barely changes
 
