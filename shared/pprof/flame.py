@@ -15,7 +15,7 @@ sides: by the change of flat share, target minus base, largest either way first,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.pprof import _native
 
@@ -23,8 +23,7 @@ ROOT = "root"
 OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
-class FlameTree:
+class FlameTree(NamedTuple):  # not a dataclass: see parse.Checked
     sample_types: tuple[tuple[str, str], ...]  # (type, unit) of each column of the target
     column: int  # the one shown
     names: list[str]

@@ -8,8 +8,7 @@ then builds the Profile message from the checked bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.pprof import _native
 from shared.pprof.errors import MalformedProfile
@@ -20,8 +19,9 @@ if TYPE_CHECKING:
 DEFAULT_MAX_DECOMPRESSED = 64 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+# NamedTuples rather than dataclasses here: importing dataclasses (inspect with it) is a good part
+# of a fresh process's start-up.
+class Checked(NamedTuple):
     """What ingest needs of a valid profile, read without building it."""
 
     time_nanos: int  # collection start, ns since the epoch; 0 when unknown
