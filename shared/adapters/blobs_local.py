@@ -13,7 +13,8 @@ from typing import Iterator, Sequence
 from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
 
 # Keys are relative paths of plain segments: no `..`, no absolute paths, nothing that escapes root.
-_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}"
+_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 # The files of one batch are written and fsynced this many at a time: the disk (here ext4) folds
 # concurrent fsyncs into one journal commit, about 5x fewer milliseconds per file than in turn.
@@ -29,6 +30,7 @@ class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)  # paths are built as strings: pathlib cost a compactor pass a tenth of its CPU
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
         self._pool_lock = threading.Lock()
 
@@ -39,11 +41,10 @@ class LocalBlobStore:
                 self._pool = (os.getpid(), ThreadPoolExecutor(WRITERS, thread_name_prefix="blob-write"))
             return self._pool[1]
 
-    def _path(self, key: str) -> Path:
-        segments = key.split("/")
-        if not segments or not all(_SEGMENT.fullmatch(s) for s in segments):
+    def _path(self, key: str) -> str:
+        if not _KEY.fullmatch(key):
             raise ValueError(f"invalid blob key {key!r}")
-        return self.root.joinpath(*segments)
+        return f"{self._root}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
         self.put_many([(key, data)])
@@ -53,12 +54,13 @@ class LocalBlobStore:
         each folder they landed in is fsynced once, so a batch costs one directory sync, not one
         per file. When this returns every blob is durable; on an error, some may be stored."""
         paths = [(self._path(key), data) for key, data in items]  # every key checked before any write
-        folders: dict[Path, None] = {}
+        folders: dict[str, None] = {}
         try:
             for path, _data in paths:
-                if path.parent not in folders:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    folders[path.parent] = None
+                parent = os.path.dirname(path)
+                if parent not in folders:
+                    os.makedirs(parent, exist_ok=True)
+                    folders[parent] = None
             if len(paths) == 1:
                 _write_atomically(*paths[0])
             else:
@@ -76,29 +78,30 @@ class LocalBlobStore:
 
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path(key), "rb") as f:
+                return f.read()
         except FileNotFoundError:
             raise NotFound(f"nothing found: no blob {key!r}") from None
 
     def delete(self, key: str) -> None:
         try:
-            self._path(key).unlink()
+            os.unlink(self._path(key))
         except FileNotFoundError:
             pass
 
     def list(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         folder = self._path(prefix.rstrip("/"))
+        skip = len(self._root) + 1
         for dirpath, _dirs, files in os.walk(folder):
+            base = dirpath[skip:] + "/"
             for name in files:
                 if name.startswith(TMP_PREFIX):
                     continue  # a write in progress, or one a crash left; not a blob
-                path = Path(dirpath, name)
                 try:
-                    mtime = path.stat().st_mtime
+                    mtime = os.stat(f"{dirpath}/{name}").st_mtime
                 except FileNotFoundError:
                     continue  # deleted while we walked
-                key = path.relative_to(self.root).as_posix()
-                yield key, datetime.fromtimestamp(mtime, timezone.utc)
+                yield base + name, datetime.fromtimestamp(mtime, timezone.utc)
 
     def ping(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
@@ -126,9 +129,10 @@ class LocalBlobStore:
         return removed
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: str, data: bytes) -> None:
     """A temp file beside `path`, fsynced, renamed over it: readers never see half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=f".{path.name}")
+    parent, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=TMP_PREFIX, suffix=f".{name}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -143,7 +147,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str) -> None:
     """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)

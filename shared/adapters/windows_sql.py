@@ -34,6 +34,21 @@ from shared.adapters.sql import (
 from shared.model import Labels, ProfileType
 from shared.windows import DAY, HOUR, HourState, RawProfile, Series, Window
 
+# The statements a compactor runs once or twice per window, built once with bound parameters:
+# building them per call (and their cache keys) cost more CPU than running them on SQLite.
+_WINDOW = sa.select(windows).where(windows.c.series_id == sa.bindparam("sid"), windows.c.span == sa.bindparam("span"),
+                                   windows.c.start == sa.bindparam("start"))
+_HOUR = sa.select(series_hours).where(series_hours.c.series_id == sa.bindparam("sid"),
+                                      series_hours.c.hour == sa.bindparam("hour"))
+_RAW_IN = (
+    sa.select(profiles.c.id, profiles.c.size, profiles.c.version)
+    .where(profiles.c.series_id == sa.bindparam("sid"), profiles.c.created_at >= sa.bindparam("lo"),
+           profiles.c.created_at <= sa.bindparam("hi"))
+    .order_by(profiles.c.created_at, profiles.c.id)
+)
+_WINDOW_COLUMNS = ("series_id", "span", "start", "blob_key", "built_from", "profiles", "size", "built_at")
+
+
 class SqlWindowStore:
     """`WindowStore` over SQLAlchemy Core; the schema comes from `sql.migrate(url)`."""
 
@@ -41,6 +56,11 @@ class SqlWindowStore:
         self.url = url
         self.engine = create_engine(url, timeouts)
         self.locking = self.engine.dialect.name == "postgresql"
+        put = upsert(self.engine)(windows)
+        self._put_window = put.on_conflict_do_update(
+            index_elements=["series_id", "span", "start"],
+            set_={c: put.excluded[c] for c in _WINDOW_COLUMNS[3:]},
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -136,15 +156,9 @@ class SqlWindowStore:
 
     def raw_in(self, series_id: str, start: int, end: int) -> list[RawProfile]:
         """The series' raw profiles in [start, end], ascending by time then id."""
-        p = profiles
-        stmt = (
-            sa.select(p.c.id, p.c.size, p.c.version)
-            .where(p.c.series_id == series_id, p.c.created_at >= start, p.c.created_at <= end)
-            .order_by(p.c.created_at, p.c.id)
-        )
         with self._guard(), self.engine.connect() as conn:
             return [RawProfile(r.id, int(r.size), None if r.version is None else int(r.version))
-                    for r in conn.execute(stmt)]
+                    for r in conn.execute(_RAW_IN, {"sid": series_id, "lo": start, "hi": end})]
 
     # Claiming and writing ---------------------------------------------------------------------
 
@@ -152,9 +166,7 @@ class SqlWindowStore:
     def claim_hour(self, series_id: str, hour: int) -> Iterator[SqlHourClaim | None]:
         """The hour's counter and current window, held for this caller until the block ends;
         None when another compactor holds it (or the hour has no counter)."""
-        sh = series_hours
-        stmt = sa.select(sh).where(sh.c.series_id == series_id, sh.c.hour == hour)
-        with self._claiming(stmt) as (conn, row):
+        with self._claiming(_HOUR, {"sid": series_id, "hour": hour}) as (conn, row):
             if row is None:
                 yield None
                 return
@@ -166,7 +178,7 @@ class SqlWindowStore:
         """The day's hourly windows (clean ones only), the sum of its counters and its current
         daily window; None when another compactor holds the series."""
         stmt = sa.select(series.c.id).where(series.c.id == series_id)
-        with self._claiming(stmt) as (conn, row):
+        with self._claiming(stmt, {}) as (conn, row):
             if row is None:
                 yield None
                 return
@@ -182,13 +194,13 @@ class SqlWindowStore:
             yield SqlDayClaim(self, self._held(conn), sum(s.version for s in states), clean, hours, current)
 
     @contextlib.contextmanager
-    def _claiming(self, stmt) -> Iterator[tuple[sa.Connection, sa.Row | None]]:
+    def _claiming(self, stmt, params: dict[str, Any]) -> Iterator[tuple[sa.Connection, sa.Row | None]]:
         with self._guard(), self.engine.connect() as conn:
             if self.locking:
                 with conn.begin():
-                    yield conn, conn.execute(stmt.with_for_update(skip_locked=True)).first()
+                    yield conn, conn.execute(stmt.with_for_update(skip_locked=True), params).first()
             else:
-                yield conn, conn.execute(stmt).first()
+                yield conn, conn.execute(stmt, params).first()
 
     def _held(self, conn: sa.Connection) -> sa.Connection | None:
         """The connection whose transaction holds the claim; None on SQLite, where the reads are
@@ -208,23 +220,14 @@ class SqlWindowStore:
 
     def _write(self, conn: sa.Connection, window: Window, drop_raw: Sequence[str]) -> str | None:
         old = self._window(conn, window.series_id, window.span, window.start)
-        row = {c: getattr(window, c) for c in ("series_id", "span", "start", "blob_key", "built_from",
-                                              "profiles", "size", "built_at")}
-        stmt = upsert(conn)(windows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["series_id", "span", "start"],
-            set_={c: stmt.excluded[c] for c in ("blob_key", "built_from", "profiles", "size", "built_at")},
-        )
-        conn.execute(stmt, row)
+        conn.execute(self._put_window, {c: getattr(window, c) for c in _WINDOW_COLUMNS})
         for chunk in chunks(drop_raw, CHUNK):
             conn.execute(sa.delete(profiles).where(profiles.c.id.in_(chunk)))
         return old.blob_key if old is not None and old.blob_key != window.blob_key else None
 
     @staticmethod
     def _window(conn: sa.Connection, series_id: str, span: int, start: int) -> Window | None:
-        w = windows
-        row = conn.execute(sa.select(w).where(w.c.series_id == series_id, w.c.span == span,
-                                              w.c.start == start)).first()
+        row = conn.execute(_WINDOW, {"sid": series_id, "span": span, "start": start}).first()
         return _window(row) if row is not None else None
 
     # Retention --------------------------------------------------------------------------------
