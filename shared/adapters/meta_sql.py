@@ -222,7 +222,7 @@ class SqlMetaStore:
                 .where(pl.c.profile_id.in_(chunk))
                 .order_by(pl.c.profile_id, pl.c.position)
             )
-            for pid, key, value in conn.execute(stmt):
+            for pid, key, value in conn.execute(stmt).all():
                 read[pid].append(Label(key, value))
         labels.update((pid, Labels(tuple(pairs))) for pid, pairs in read.items())
         stored, get_labels = ProfileMeta.stored, labels.get
