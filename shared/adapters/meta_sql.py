@@ -180,7 +180,7 @@ class SqlMetaStore:
         if not unique:
             return []
         with self._guard(), self.engine.connect() as conn:
-            rows: list[sa.Row[Any]] = []
+            rows: list[Any] = []
             for chunk in chunks(unique, CHUNK):
                 rows.extend(conn.execute(_WITH_SERIES_LABELS.where(profiles.c.id.in_(chunk))).all())
             return self._with_labels(conn, rows)
