@@ -306,6 +306,17 @@ class ProfileMeta:
         object.__setattr__(self, "created_at", utc_seconds(self.created_at))
         object.__setattr__(self, "received_at", utc_seconds(self.received_at))
 
+    @classmethod
+    def stored(cls, id: str, service: str, type: ProfileType, labels: Labels, created_at: datetime,
+               received_at: datetime, size: int, signature: str, totals: tuple[int, ...]) -> ProfileMeta:
+        """A ProfileMeta of values already normalised (both datetimes UTC whole seconds), as a
+        store reads them back: a find builds hundreds per call, and `__init__` with its
+        `__post_init__` is most of what that costs in Python."""
+        new = object.__new__(cls)
+        new.__dict__.update(id=id, service=service, type=type, labels=labels, created_at=created_at,
+                            received_at=received_at, size=size, signature=signature, totals=totals)
+        return new
+
 
 @dataclass(frozen=True)
 class IngestRecord:

@@ -8,7 +8,6 @@ second precision on every engine. Labels live in a child table, one row per pair
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from collections import Counter, defaultdict
 from typing import Any, Sequence
@@ -31,6 +30,8 @@ from shared.adapters.sql import (
     series_labels_of,
     series_with,
     sqlite_url,
+    totals_json,
+    totals_of,
     unavailable_on_error,
     upsert,
 )
@@ -83,7 +84,7 @@ class SqlMetaStore:
                 "size": m.size,
                 "signature": m.signature,
                 "series_id": in_series[m.id].id if m.id in in_series else None,
-                "totals": json.dumps(list(m.totals)) if m.totals else None,
+                "totals": totals_json(m.totals),
             }
             for m in metas
         ]
@@ -153,7 +154,7 @@ class SqlMetaStore:
         p = profiles
         stmt = sa.select(p.c.created_at, p.c.signature, p.c.totals).where(_where(query)).order_by(p.c.created_at)
         with self._guard(), self.engine.connect() as conn:
-            return [(at, sig, tuple(json.loads(raw)) if raw else None) for at, sig, raw in conn.execute(stmt)]
+            return [(at, sig, totals_of(raw) or None) for at, sig, raw in conn.execute(stmt)]
 
     def signatures(self, query: Query) -> list[tuple[str, str]]:
         p = profiles
@@ -179,7 +180,7 @@ class SqlMetaStore:
         if not unique:
             return []
         with self._guard(), self.engine.connect() as conn:
-            rows: list[sa.Row[Any]] = []
+            rows: list[Any] = []
             for chunk in chunks(unique, CHUNK):
                 rows.extend(conn.execute(_WITH_SERIES_LABELS.where(profiles.c.id.in_(chunk))).all())
             return self._with_labels(conn, rows)
@@ -196,41 +197,39 @@ class SqlMetaStore:
     def _with_labels(self, conn: sa.Connection, rows: Sequence[sa.Row]) -> list[ProfileMeta]:
         """Rows of `_WITH_SERIES_LABELS` as `ProfileMeta`. A row whose series has no key repeated
         takes the series' labels: labels are ordered by key, so they are then the profile's own, in
-        order. The others' (traces, repeated keys) are read from profile_labels."""
+        order. The others' (traces, repeated keys) are read from profile_labels.
+
+        Rows are unpacked by position and the values taken as stored (epoch seconds are UTC whole
+        seconds already): a find of a region's week builds hundreds of these, and attribute lookups
+        on rows and `ProfileMeta.__init__` were most of its time."""
         labels: dict[str, Labels] = {}
         of_series: dict[str, Labels | None] = {}
-        for r in rows:
-            if r.series_labels is None:
-                continue
-            if r.series_id not in of_series:
-                decoded = series_labels_of(r.series_labels)
-                of_series[r.series_id] = decoded if _keys_unique(decoded) else None
-            if (found := of_series[r.series_id]) is not None:
-                labels[r.id] = found
+        unlabelled: list[str] = []
+        for pid, _, _, _, _, _, _, series_id, _, raw_labels in rows:
+            if raw_labels is not None:
+                if series_id not in of_series:
+                    decoded = series_labels_of(raw_labels)
+                    of_series[series_id] = decoded if _keys_unique(decoded) else None
+                if (found := of_series[series_id]) is not None:
+                    labels[pid] = found
+                    continue
+            unlabelled.append(pid)
         pl = profile_labels
         read: dict[str, list[Label]] = defaultdict(list)
-        for chunk in chunks([r.id for r in rows if r.id not in labels], CHUNK):
+        for chunk in chunks(unlabelled, CHUNK):
             stmt = (
                 sa.select(pl.c.profile_id, pl.c.key, pl.c.value)
                 .where(pl.c.profile_id.in_(chunk))
                 .order_by(pl.c.profile_id, pl.c.position)
             )
-            for pid, key, value in conn.execute(stmt):
+            for pid, key, value in conn.execute(stmt).all():
                 read[pid].append(Label(key, value))
         labels.update((pid, Labels(tuple(pairs))) for pid, pairs in read.items())
+        stored, get_labels = ProfileMeta.stored, labels.get
         return [
-            ProfileMeta(
-                id=r.id,
-                service=r.service,
-                type=ProfileType(r.type),
-                labels=labels.get(r.id, Labels()),
-                created_at=from_epoch(r.created_at),
-                received_at=from_epoch(r.received_at),
-                size=r.size,
-                signature=r.signature,
-                totals=tuple(json.loads(r.totals)) if r.totals else (),
-            )
-            for r in rows
+            stored(pid, service, _TYPES[ptype], get_labels(pid, _NO_LABELS), from_epoch(created), from_epoch(received),
+                   size, signature, totals_of(totals))
+            for pid, service, ptype, created, received, size, signature, _, totals, _ in rows
         ]
 
     def _guard(self):
@@ -242,8 +241,14 @@ class SqlMetaStore:
 PROBED_WINDOW = 6 * HOUR
 
 # Profile rows with their series' labels (None for traces): most rows need no profile_labels read.
-_WITH_SERIES_LABELS = sa.select(profiles, series.c.labels.label("series_labels")).select_from(
-    profiles.outerjoin(series, series.c.id == profiles.c.series_id))
+# The columns are named, in the order `_with_labels` unpacks them.
+_WITH_SERIES_LABELS = sa.select(
+    profiles.c.id, profiles.c.service, profiles.c.type, profiles.c.created_at, profiles.c.received_at,
+    profiles.c.size, profiles.c.signature, profiles.c.series_id, profiles.c.totals,
+    series.c.labels.label("series_labels"),
+).select_from(profiles.outerjoin(series, series.c.id == profiles.c.series_id))
+_TYPES = {t.value: t for t in ProfileType}
+_NO_LABELS = Labels()
 
 
 def _where(query: Query) -> sa.ColumnElement[bool]:

@@ -82,7 +82,7 @@ class SqlWindowStore:
             stmt = stmt.where(sa.exists().where(sh.c.series_id == series.c.id, sh.c.hour >= active_in[0],
                                                 sh.c.hour <= active_in[1]))
         with self._guard(), self.engine.connect() as conn:
-            return [_series(r) for r in conn.execute(stmt)]
+            return [_series(r) for r in conn.execute(stmt).all()]
 
     def hour_states(self, series_ids: Sequence[str], start: int, end: int) -> list[HourState]:
         sh = series_hours
@@ -90,7 +90,7 @@ class SqlWindowStore:
         with self._guard(), self.engine.connect() as conn:
             for chunk in chunks(series_ids, CHUNK):
                 stmt = sa.select(sh).where(sh.c.series_id.in_(chunk), sh.c.hour >= start, sh.c.hour <= end)
-                out.extend(_state(r) for r in conn.execute(stmt))
+                out.extend(map(_state, conn.execute(stmt).all()))
         return out
 
     def windows(self, series_ids: Sequence[str], span: int, start: int, end: int) -> list[Window]:
@@ -101,7 +101,7 @@ class SqlWindowStore:
                 stmt = sa.select(w).where(
                     w.c.series_id.in_(chunk), w.c.span == span, w.c.start >= start, w.c.start <= end
                 )
-                out.extend(_window(r) for r in conn.execute(stmt))
+                out.extend(map(_window, conn.execute(stmt).all()))
         return out
 
     # Finding work, for the compactor ----------------------------------------------------------
@@ -360,14 +360,18 @@ class SqlDayClaim:
         self.replaced = self._store._save(self._conn, window, ())
 
 
+# Rows of the whole tables, unpacked in their columns' order: a plan of a region's week reads
+# thousands of counters and windows, and attribute lookups on each row were a good part of it.
 def _series(r: sa.Row) -> Series:
-    return Series(r.id, r.service, ProfileType(r.type), series_labels_of(r.labels), r.signature)
+    sid, service, ptype, signature, labels = r
+    return Series(sid, service, ProfileType(ptype), series_labels_of(labels), signature)
 
 
 def _state(r: sa.Row) -> HourState:
-    return HourState(r.series_id, int(r.hour), int(r.version), bool(r.pruned))
+    sid, hour, version, pruned = r
+    return HourState(sid, hour, version, bool(pruned))
 
 
 def _window(r: sa.Row) -> Window:
-    return Window(r.series_id, int(r.start), int(r.span), r.blob_key, int(r.built_from), int(r.profiles),
-                  int(r.size), int(r.built_at))
+    sid, span, start, blob_key, built_from, n, size, built_at = r
+    return Window(sid, start, span, blob_key, built_from, n, size, built_at)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -40,6 +41,17 @@ def test_put_then_find_keeps_every_field(meta_store, ns):
     meta_store.put([m])
     assert meta_store.find(query(ns)) == [m]
     assert meta_store.get_many([m.id]) == [m]
+
+
+def test_totals_come_back_as_put(meta_store, ns):
+    made = [replace(meta(ns, at=T0 + timedelta(seconds=i), labels="a=x"), totals=totals)
+            for i, totals in enumerate([(7,), (0, 2**62, 3), (), (1, -1)])]
+    trace = meta(ns, at=T0 + timedelta(seconds=9), ptype=ProfileType.TRACE, labels="a=x")
+    meta_store.put([*made, trace])
+    assert meta_store.find(query(ns)) == [*made, trace]
+    assert sorted(meta_store.get_many([m.id for m in made]), key=lambda m: m.created_at) == made
+    assert [t for _, _, t in meta_store.sample_totals(query(ns, ptype=ProfileType.CPU))] == [
+        m.totals or None for m in made]
 
 
 def test_put_is_idempotent_by_id(meta_store, ns):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import string
 import time
+from dataclasses import FrozenInstanceError, fields
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from shared.errors import BadRequest
 from shared.model import (
     Label,
     Labels,
+    ProfileMeta,
     ProfileType,
     contradicting_type,
     format_time,
@@ -167,3 +169,21 @@ def test_ids_carry_their_time():
 @pytest.mark.parametrize("raw", ["", "abc", "A" * 20, "w" * 20, "0" * 19, "0" * 21, "0000000000000000000+"])
 def test_is_id_refuses(raw):
     assert not is_id(raw)
+
+
+def test_stored_profile_meta_is_the_one_init_builds():
+    at = datetime(2026, 3, 1, 12, 0, 7, tzinfo=timezone.utc)
+    values = dict(id=new_id(), service="svc", type=ProfileType.CPU, labels=Labels.of([("a", "1")]),
+                  created_at=at, received_at=at + timedelta(seconds=2), size=10, signature="s", totals=(1, 2))
+    stored = ProfileMeta.stored(**values)
+    assert stored == ProfileMeta(**values)
+    assert vars(stored) == {f.name: values[f.name] for f in fields(ProfileMeta)}
+    with pytest.raises(FrozenInstanceError):
+        stored.size = 11  # type: ignore[misc]
+
+
+def test_profile_meta_normalises_what_other_callers_pass():
+    local = datetime(2026, 3, 1, 13, 0, 7, 250_000, tzinfo=timezone(timedelta(hours=1)))
+    meta = ProfileMeta(new_id(), "svc", ProfileType.CPU, Labels(), local, local, 1)
+    assert meta.created_at == meta.received_at == datetime(2026, 3, 1, 12, 0, 7, tzinfo=timezone.utc)
+    assert meta.created_at.tzinfo is timezone.utc
