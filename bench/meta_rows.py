@@ -34,15 +34,16 @@ SIGNATURE = "cpu/nanoseconds:samples/count,cpu/nanoseconds"
 
 def fill(url: str, rows: int, n_series: int, seed: int) -> tuple[object, object]:
     from shared.adapters.meta_sql import SqlMetaStore
-    from shared.adapters.sql import migrate
+    from shared.adapters.sql import metadata, migrate
     from shared.model import Labels, ProfileMeta, ProfileType, Query
 
     if url.startswith("postgresql"):
         import sqlalchemy as sa
 
         engine = sa.create_engine(url)
+        metadata.drop_all(engine)
         with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
         engine.dispose()
     migrate(url)
     rng = random.Random(seed)

@@ -46,7 +46,7 @@ _RAW_IN = (
            profiles.c.created_at <= sa.bindparam("hi"))
     .order_by(profiles.c.created_at, profiles.c.id)
 )
-_WINDOW_COLUMNS = ("series_id", "span", "start", "blob_key", "built_from", "profiles", "size", "built_at")
+_WINDOW_COLUMNS = tuple(windows.c.keys())
 
 
 class SqlWindowStore:
@@ -59,7 +59,7 @@ class SqlWindowStore:
         put = upsert(self.engine)(windows)
         self._put_window = put.on_conflict_do_update(
             index_elements=["series_id", "span", "start"],
-            set_={c: put.excluded[c] for c in _WINDOW_COLUMNS[3:]},
+            set_={c.name: put.excluded[c.name] for c in windows.c if not c.primary_key},
         )
 
     def close(self) -> None:
