@@ -27,6 +27,11 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes:
         """The bytes under `key`; `NotFound` when there are none."""
 
+    def get_many(self, keys: Sequence[str]) -> Iterator[bytes]:
+        """The bytes under each key, in order, as `get` would give them (`NotFound` where one is
+        missing), reading ahead of the caller where the store waits on a network; memory holds a
+        bounded number of blobs, never all of them."""
+
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
 

@@ -54,17 +54,16 @@ class WindowBuilder:
                    if r.version is None or r.version <= now.version]
             base, new = self._since(old, now, raw)
             merger = pprof.Merger()
-            inputs = profiles = size = 0
+            keys = []
+            profiles = size = 0
             if base is not None:
                 profiles, size = base.profiles, base.size
                 if base.blob_key:
-                    self._fold(merger, base.blob_key)
-                    inputs += 1
-            for r in new:
-                self._fold(merger, blob_key(r.id))
-                inputs += 1
-                profiles += 1
-                size += r.size
+                    keys.append(base.blob_key)
+            keys += [blob_key(r.id) for r in new]
+            profiles += len(new)
+            size += sum(r.size for r in new)
+            inputs = self._fold(merger, keys)
             drop = [r.id for r in raw] if now.pruned else []
             window = self._window(merger if inputs else None, sid, HOUR, hour, now.version, profiles, size)
             claim.save(window, drop_raw=drop)
@@ -95,11 +94,7 @@ class WindowBuilder:
             if old is not None and old.built_from == claim.built_from:
                 return None
             merger = pprof.Merger()
-            inputs = 0
-            for w in claim.hours:
-                if w.blob_key:
-                    self._fold(merger, w.blob_key)
-                    inputs += 1
+            inputs = self._fold(merger, [w.blob_key for w in claim.hours if w.blob_key])
             profiles = sum(w.profiles for w in claim.hours)
             size = sum(w.size for w in claim.hours)
             window = self._window(merger if inputs else None, series_id, DAY, day, claim.built_from, profiles, size)
@@ -116,16 +111,17 @@ class WindowBuilder:
             self.blobs.put(key, merger.write(level=1))
         return Window(sid, start, span, key, built_from, profiles, size, int(self.clock()))
 
-    def _fold(self, merger: pprof.Merger, key: str) -> None:
-        """A stored profile or window into `merger`, read in the native core without building it
-        in Python, and checked as at ingest."""
-        merger.add(self._get(key), max_decompressed=self.max_decompressed_bytes)
-
-    def _get(self, key: str) -> bytes:
+    def _fold(self, merger: pprof.Merger, keys: list[str]) -> int:
+        """Stored profiles and windows into `merger`, each read in the native core without building
+        it in Python, and checked as at ingest; how many were folded."""
+        done = 0
         try:
-            return self.blobs.get(key)
+            for data in self.blobs.get_many(keys):
+                merger.add(data, max_decompressed=self.max_decompressed_bytes)
+                done += 1
         except NotFound:
-            raise NotFound(f"nothing found: blob {key!r} is gone (replaced or pruned meanwhile)") from None
+            raise NotFound(f"nothing found: blob {keys[done]!r} is gone (replaced or pruned meanwhile)") from None
+        return done
 
     def _delete(self, keys: list[str]) -> None:
         for key in keys:

@@ -1,7 +1,8 @@
 """What the query API does, without HTTP: parse a find, run it, merge what it found.
 
-Merges stream: each stored profile is read, parsed and folded into one `Merger` before the next
-is read, so memory holds the running result and one input, never all of them.
+Merges stream: stored profiles are folded into one `Merger` one at a time, as the blob store reads
+them (a few ahead, where it waits on a network), so memory holds the running result and a few
+inputs, never all of them.
 """
 from __future__ import annotations
 
@@ -110,8 +111,13 @@ def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) 
         if not m.type.is_pprof:
             raise BadRequest(f'profile "{m.id}" is a {m.type} and cannot be merged')
     merger = pprof.Merger()
-    for m in metas:
-        merger.add(read_blob(stores, m), max_decompressed=cfg.max_decompressed_bytes)
+    done = 0
+    try:
+        for data in stores.blobs.get_many([blob_key(m.id) for m in metas]):
+            merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
+            done += 1
+    except NotFound:
+        raise NotFound(f'nothing found: no stored data for profile "{metas[done].id}"') from None
     return merger
 
 
@@ -162,19 +168,15 @@ class _WindowGone(Exception):
 
 def _merge_planned(stores: Stores, planned: merge_plan.MergePlan, cfg: QueryConfig) -> pprof.Merger:
     merger = pprof.Merger()
-    for w in planned.windows:
-        assert w.blob_key is not None
-        try:
-            data = stores.blobs.get(w.blob_key)
-        except NotFound:
-            raise _WindowGone from None
-        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
-    for m in planned.raw:
-        try:
-            data = stores.blobs.get(blob_key(m.id))
-        except NotFound:
-            raise _WindowGone from None  # folded into a rebuilt window, or pruned, since we planned
-        merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
+    keys = [w.blob_key for w in planned.windows if w.blob_key is not None]
+    assert len(keys) == len(planned.windows)
+    keys += [blob_key(m.id) for m in planned.raw]
+    try:
+        for data in stores.blobs.get_many(keys):
+            merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
+    except NotFound:
+        # A window replaced, or a raw profile folded into a rebuilt window or pruned, since we planned.
+        raise _WindowGone from None
     return merger
 
 

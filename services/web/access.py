@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from flask import Flask, Response, g, request
 
@@ -82,14 +82,23 @@ class CountingBlobs:
 
     def get(self, key: str) -> bytes:
         data = self._blobs.get(key)
-        try:
-            g.profefe_blob_reads = g.get("profefe_blob_reads", 0) + 1
-        except RuntimeError:  # outside a request (a compactor sharing the store)
-            pass
+        _count_read()
         return data
+
+    def get_many(self, keys: Sequence[str]) -> Iterator[bytes]:
+        for data in self._blobs.get_many(keys):
+            _count_read()  # as each is taken, in the request's thread (the store may read in others)
+            yield data
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._blobs, name)
+
+
+def _count_read() -> None:
+    try:
+        g.profefe_blob_reads = g.get("profefe_blob_reads", 0) + 1
+    except RuntimeError:  # outside a request (a compactor sharing the store)
+        pass
 
 
 def counting_publish(publish: Publish, metrics: Metrics) -> Publish:

@@ -84,6 +84,7 @@ class S3Settings:
     read_timeout: float = setting(30.0, "Seconds the object store may stay silent while it answers.",
                                   flag="--s3-read-timeout", minimum=0.1, maximum=3600)
     writers: int = 8  # blobs of one `put_many` uploaded at once
+    readers: int = 8  # blobs of one `get_many` read at once, ahead of the merge reading them
 
     def __post_init__(self) -> None:
         if not self.endpoint or "://" in self.endpoint:

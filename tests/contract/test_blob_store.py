@@ -38,6 +38,35 @@ def test_get_missing(blob_store, ns):
         blob_store.get(f"profiles/{ns}")
 
 
+def test_get_many_gives_every_blob_in_the_order_asked(blob_store, ns):
+    # More keys than any store reads ahead, with sizes that finish their reads out of order.
+    items = [(f"profiles/{ns}-{i:02d}", bytes([i]) * (i * 7919 % 50_000)) for i in range(40)]
+    blob_store.put_many(items)
+    keys = [k for k, _ in reversed(items)] + [items[3][0]]
+    assert list(blob_store.get_many(keys)) == [dict(items)[k] for k in keys]
+    assert list(blob_store.get_many([])) == []
+    assert list(blob_store.get_many(keys[:1])) == [dict(items)[keys[0]]]
+
+
+def test_get_many_raises_not_found_where_a_key_is_missing(blob_store, ns):
+    blob_store.put_many([(f"profiles/{ns}-{i}", b"%d" % i) for i in range(12)])
+    keys = [f"profiles/{ns}-{i}" for i in range(12)]
+    keys.insert(5, f"profiles/{ns}-gone")
+    got = []
+    with pytest.raises(NotFound):
+        for data in blob_store.get_many(keys):
+            got.append(data)
+    assert got == [b"%d" % i for i in range(5)]
+
+
+def test_get_many_stopped_early_leaves_the_store_usable(blob_store, ns):
+    blob_store.put_many([(f"profiles/{ns}-{i}", b"%d" % i) for i in range(30)])
+    reads = blob_store.get_many([f"profiles/{ns}-{i}" for i in range(30)])
+    assert next(reads) == b"0"
+    reads.close()
+    assert list(blob_store.get_many([f"profiles/{ns}-29", f"profiles/{ns}-0"])) == [b"29", b"0"]
+
+
 def test_delete_is_idempotent(blob_store, ns):
     blob_store.put(f"profiles/{ns}", b"x")
     blob_store.delete(f"profiles/{ns}")
