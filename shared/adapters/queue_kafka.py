@@ -105,6 +105,9 @@ class KafkaQueue:
                         max_request_size=s.max_message_bytes,
                         linger_ms=2,  # concurrent uploads share one request
                         max_block_ms=give_up_ms,
+                        # The first publish connects: without this, an unreachable broker held
+                        # it for kafka-python's 30 s, whatever the publish timeout.
+                        bootstrap_timeout_ms=give_up_ms,
                         request_timeout_ms=give_up_ms,
                         delivery_timeout_ms=give_up_ms + 2,  # Kafka wants >= linger + request timeout
                     )
@@ -193,6 +196,7 @@ class KafkaQueue:
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
                         fetch_max_wait_ms=s.fetch_max_wait_ms,
                         request_timeout_ms=int(s.request_timeout * 1000),
+                        bootstrap_timeout_ms=int(s.request_timeout * 1000),
                         session_timeout_ms=int(s.session_timeout * 1000),
                         # Kafka's rule: at most a third of the session, so two may be lost.
                         heartbeat_interval_ms=min(3000, int(s.session_timeout * 1000 / 3)),
@@ -289,7 +293,7 @@ def create_topics(settings: KafkaSettings, *, partitions: int = 6, replication: 
     ]
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.servers, client_id=f"{settings.client_id}-admin",
-                                 request_timeout_ms=int(timeout * 1000))
+                                 request_timeout_ms=int(timeout * 1000), bootstrap_timeout_ms=int(timeout * 1000))
     except KafkaError as exc:
         raise Unavailable(f"Kafka at {settings.bootstrap} does not answer: {exc}") from exc
     created = []

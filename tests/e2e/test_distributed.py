@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import uuid
 from urllib.parse import urlencode
 
@@ -129,11 +130,16 @@ def test_ingest_answers_503_with_retry_after_when_kafka_does_not_acknowledge(pip
     nobody = f"127.0.0.1:{free_port()}"
     ingest = pipeline.stack.start("ingest-api", "--publish-timeout", "2", PROFEFE_KAFKA_BOOTSTRAP=nobody)
     pipeline.stack.wait_ready(ingest, "/healthz")
+    began = time.monotonic()
     status, headers, data = distributed.request(
         ingest.url, "POST", "/api/0/profiles?service=e2e-503&type=cpu", fixtures("cpu")[0].read_bytes())
+    waited = time.monotonic() - began
     env = json.loads(data)
     assert status == 503 and env["code"] == 503 and env["error"].startswith("service unavailable: Kafka")
     assert int(headers["Retry-After"]) > 0
+    # The publish timeout bounds the first publish too, connecting included (it took kafka-python's
+    # own 30 s to bootstrap before); the margin is only for a busy machine.
+    assert waited < 2 + 8, f"the 503 took {waited:.1f} s with --publish-timeout 2"
     assert ingest.stop() == 0, ingest.log()
 
 
