@@ -15,7 +15,8 @@ ROWS: list[dict] = []
 
 
 class Rig:
-    """One distributed deployment for every scenario: query-api, ingest-api and two indexers.
+    """One distributed deployment for every scenario: two query-api replicas, an ingest-api and
+    two indexers.
     Every daemon reaches Kafka, S3 and PostgreSQL through a Toxiproxy proxy, and the load reaches
     the ingest-api through one: `links` names them, for the network faults."""
 
@@ -30,12 +31,15 @@ class Rig:
         stack.via["kafka"] = proxies.proxy("kafka")["listen"]
         self.links.append("kafka")
         stack.migrate()
-        self.query = stack.start("query-api")
+        # Two replicas, as a deployment scales its reads: the audit's downloads use both cores.
+        self.queries = [stack.start("query-api"), stack.start("query-api")]
+        self.query = self.queries[0]
+        self.query_urls = [str(q.url) for q in self.queries]
         self.ingest = stack.start("ingest-api")
         assert self.ingest.url is not None
         self.ingest_url = "http://" + proxies.create(self.links[2], self.ingest.url.removeprefix("http://"))
         self.indexers = [stack.start("indexer"), stack.start("indexer")]
-        for d in (self.query, self.ingest, *self.indexers):
+        for d in (*self.queries, self.ingest, *self.indexers):
             stack.wait_ready(d)
         self.fixtures = harness.cpu_fixtures()
         self.fixture_stacks = [harness.stack_values(p) for p in self.fixtures]

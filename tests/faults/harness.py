@@ -118,7 +118,7 @@ class Load:
     """`threads` clients POSTing `bodies` in order at about `rate` per second to one service,
     each retrying its upload until a 200 (see the module's docstring)."""
 
-    def __init__(self, ingest_url: str, service: str, bodies: list[Body], *, rate: float, threads: int = 4,
+    def __init__(self, ingest_url: str, service: str, bodies: list[Body], *, rate: float, threads: int = 8,
                  labels: str = "fault=1") -> None:
         self.url = ingest_url
         self.target = "/api/0/profiles?" + urlencode({"service": service, "type": "cpu", "labels": labels})
@@ -319,8 +319,11 @@ def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) ->
     return [p["id"] for p in json.loads(data)["body"]]
 
 
-def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple[datetime, datetime],
+def audit(scenario: str, query_urls: list[str], service: str, load: Load, window: tuple[datetime, datetime],
           fixture_stacks: list[Stacks]) -> Audit:
+    """Held to what `load` was told, through the query-api replicas at `query_urls` (the downloads
+    spread over them, as a load balancer would; the listing and the merge from the first)."""
+    query_url = query_urls[0]
     acked = {u.id: u for u in load.uploads if u.id}
     began = time.monotonic()
     deadline = began + VISIBLE_TIMEOUT
@@ -330,17 +333,18 @@ def audit(scenario: str, query_url: str, service: str, load: Load, window: tuple
             break
         time.sleep(0.5)
 
-    def fetch(pid: str) -> tuple[str, bytes | None]:
+    def fetch(n: int, pid: str) -> tuple[str, bytes | None]:
         for _ in range(3):
-            status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles/{pid}")
+            status, _, data = distributed.request(query_urls[n % len(query_urls)], "GET", f"/api/0/profiles/{pid}")
             if status == 200:
                 return pid, data
             time.sleep(0.5)
         return pid, None
 
     listed_at = time.monotonic()
+    unique = list(dict.fromkeys(listed))
     with ThreadPoolExecutor(8) as pool:
-        downloaded = dict(pool.map(fetch, list(dict.fromkeys(listed))))
+        downloaded = dict(pool.map(fetch, range(len(unique)), unique))
     downloaded_at = time.monotonic()
 
     result = Audit(scenario, len(acked), 0, statuses=dict(load.statuses),
