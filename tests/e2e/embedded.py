@@ -26,6 +26,17 @@ def profefe_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "services.cli"]
 
 
+def stamped_now(data: bytes) -> bytes:
+    """A stored fixture profile stamped with the current time. The fixtures keep the time they were
+    made, and once that is older than serve's raw retention (7 days) a compactor pass that runs
+    during a test (one runs at every start) deletes them as raw profiles."""
+    from shared import pprof
+
+    p = pprof.parse(data)
+    p.time_nanos = time.time_ns()
+    return pprof.write(p)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from shared import pprof
-from tests.e2e.embedded import free_port, get_json, profefe_command
+from tests.e2e.embedded import free_port, get_json, profefe_command, stamped_now
 
 pytestmark = [pytest.mark.e2e, pytest.mark.go]
 
@@ -159,7 +159,9 @@ def test_find_services_and_an_unknown_id(server):
 def test_sigterm_stops_it_cleanly(tmp_path):
     s = Server(tmp_path)
     s.wait_until_up()
-    post(s, fixtures("cpu")[0], "cpu")
+    body = tmp_path / "cpu-now.pb.gz"
+    body.write_bytes(stamped_now(fixtures("cpu")[0].read_bytes()))
+    post(s, body, "cpu")
     assert s.stop() == 0, s.log_path.read_text()
     assert "listening on http://127.0.0.1:" in s.log_path.read_text()
     # The data outlives the process: a new server on the same folder still has it.

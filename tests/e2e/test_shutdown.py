@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.e2e import distributed
-from tests.e2e.embedded import free_port, profefe_command
+from tests.e2e.embedded import free_port, profefe_command, stamped_now
 
 pytestmark = [pytest.mark.e2e]
 
-BODY = (Path(__file__).resolve().parents[1] / "testdata" / "cpu-1.pb.gz").read_bytes()
+BODY = stamped_now((Path(__file__).resolve().parents[1] / "testdata" / "cpu-1.pb.gz").read_bytes())
 WINDOW = {"from": "2000-01-01T00:00:00", "to": "2100-01-01T00:00:00"}
 
 
