@@ -97,7 +97,11 @@ def read_blob(stores: Stores, meta: ProfileMeta) -> bytes:
     try:
         return stores.blobs.get(blob_key(meta.id))
     except NotFound:
-        raise NotFound(f'nothing found: no stored data for profile "{meta.id}"') from None
+        raise _no_data(meta) from None
+
+
+def _no_data(meta: ProfileMeta) -> NotFound:
+    return NotFound(f'nothing found: no stored data for profile "{meta.id}"')
 
 
 def merge(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) -> bytes:
@@ -117,7 +121,7 @@ def merge_metas(stores: Stores, metas: Sequence[ProfileMeta], cfg: QueryConfig) 
             merger.add(data, max_decompressed=cfg.max_decompressed_bytes)
             done += 1
     except NotFound:
-        raise NotFound(f'nothing found: no stored data for profile "{metas[done].id}"') from None
+        raise _no_data(metas[done]) from None
     return merger
 
 

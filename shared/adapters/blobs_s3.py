@@ -51,9 +51,8 @@ class S3BlobStore:
         self.settings = settings
         self.bucket = settings.bucket
         self._client = client or make_client(settings, pool_size=max(16, settings.writers, settings.readers))
-        self._writers: ThreadPoolExecutor | None = None
-        self._readers: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools_lock = threading.Lock()
 
     def put(self, key: str, data: bytes) -> None:
         with self._guard(key):
@@ -65,18 +64,14 @@ class S3BlobStore:
             for key, data in items:
                 self.put(key, data)
             return
-        if self._writers is None:
-            self._writers = ThreadPoolExecutor(self.settings.writers, thread_name_prefix="s3-writer")
-        for _ in self._writers.map(lambda item: self.put(*item), items):
+        for _ in self._pool("writers").map(lambda item: self.put(*item), items):
             pass
 
     def close(self) -> None:
-        if self._writers is not None:
-            self._writers.shutdown(wait=True)
-            self._writers = None
-        if self._readers is not None:
-            self._readers.shutdown(wait=True, cancel_futures=True)
-            self._readers = None
+        with self._pools_lock:
+            pools, self._pools = self._pools, {}
+        for kind, pool in pools.items():
+            pool.shutdown(wait=True, cancel_futures=kind == "readers")  # reads ahead nobody will take
 
     def get(self, key: str) -> bytes:
         with self._guard(key):
@@ -95,7 +90,7 @@ class S3BlobStore:
             for key in keys:
                 yield self.get(key)
             return
-        pool = self._reading_pool()
+        pool = self._pool("readers")
         todo = iter(keys)
         pending: deque[Future[bytes]] = deque(pool.submit(self.get, key) for key in islice(todo, ahead))
         try:
@@ -109,11 +104,14 @@ class S3BlobStore:
             for f in pending:
                 f.cancel()
 
-    def _reading_pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._readers is None:
-                self._readers = ThreadPoolExecutor(self.settings.readers, thread_name_prefix="s3-reader")
-            return self._readers
+    def _pool(self, kind: Literal["writers", "readers"]) -> ThreadPoolExecutor:
+        """The threads of `put_many` or `get_many`, made at first use (sized by the setting of that name)."""
+        with self._pools_lock:
+            pool = self._pools.get(kind)
+            if pool is None:
+                pool = self._pools[kind] = ThreadPoolExecutor(getattr(self.settings, kind),
+                                                              thread_name_prefix=f"s3-{kind}")
+            return pool
 
     def delete(self, key: str) -> None:
         with self._guard(key):
