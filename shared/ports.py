@@ -72,7 +72,7 @@ class MetaStore(Protocol):
         """The rows for these ids that exist, in no particular order."""
 
     def services(self) -> list[str]:
-        """Every service with at least one profile, sorted."""
+        """Every service with at least one profile or pre-merged window, sorted."""
 
     def ping(self) -> None:
         """Return when the store answers; `Unavailable` otherwise."""

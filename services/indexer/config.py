@@ -16,7 +16,8 @@ class IndexerConfig:
     batch_size: int = setting(200, "Records stored and committed together.", minimum=1, maximum=10_000)
     poll_timeout: float = 0.5  # seconds one poll waits for the first record
     backoff_initial: float = 0.2  # seconds before the first retry of a batch whose stores are down
-    backoff_max: float = 10.0
+    # An outage's end is seen within this; a retry is one connection attempt and a log line.
+    backoff_max: float = 4.0
     health_file: Path | None = setting(None, "Touched after every loop, for a liveness probe.", metavar="FILE",
                                        parse=_optional_path, hidden_default=True)
 

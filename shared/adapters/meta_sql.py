@@ -34,6 +34,7 @@ from shared.adapters.sql import (
     totals_of,
     unavailable_on_error,
     upsert,
+    windows,
 )
 from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
 from shared.windows import HOUR, Series, epoch, floor_to, from_epoch
@@ -186,7 +187,10 @@ class SqlMetaStore:
             return self._with_labels(conn, rows)
 
     def services(self) -> list[str]:
-        stmt = sa.select(profiles.c.service).distinct().order_by(profiles.c.service)
+        # Past raw retention a service's data lives on in its windows, which a merge still reads.
+        with_windows = (sa.select(series.c.service)
+                        .where(sa.exists().where(windows.c.series_id == series.c.id, windows.c.blob_key.is_not(None))))
+        stmt = sa.union(sa.select(profiles.c.service), with_windows).order_by("service")
         with self._guard(), self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]
 

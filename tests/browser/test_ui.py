@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.embedded import running_serve
+from tests.e2e.embedded import KEEP_FIXTURES, running_serve
 from tests.support import unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -33,7 +33,7 @@ def post(url: str, path: Path, ptype: str, labels: str) -> None:
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    with running_serve(tmp / "data", tmp / "serve.log") as url:
+    with running_serve(tmp / "data", tmp / "serve.log", *KEEP_FIXTURES) as url:
         for i in range(1, 11):  # 1.4 ran in zone a, 1.5 in zones a and b
             zone = "a" if i <= 7 else "b"
             post(url, TESTDATA / f"cpu-{i}.pb.gz", "cpu", f"version={'1.4' if i <= 5 else '1.5'},zone={zone}")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.windows_sql import SqlWindowStore
-from shared.model import Labels, ProfileMeta, ProfileType, new_id
+from shared.model import Labels, ProfileMeta, ProfileType, Query, new_id
 from shared.ports import WindowStore
 from shared.windows import DAY, HOUR, Series, Window, epoch, from_epoch
 
@@ -212,6 +212,18 @@ def test_prune_raw_only_where_the_window_is_clean_and_never_bumps(meta_store, wi
     assert states[hour].version == 1 and states[hour].pruned
     assert states[hour + HOUR].version == 1 and not states[hour + HOUR].pruned
     assert not gone & {m.id for m in meta_store.get_many(list(gone))}
+
+
+def test_a_service_is_listed_while_its_windows_last_after_its_raw_profiles_are_pruned(meta_store, windows, ns, hour):
+    s = series_of(ns)
+    meta_store.put([meta(ns, hour)])
+    with windows.claim_hour(s.id, hour) as claim:
+        claim.save(window(s, hour, 1, key=f"windows/{ns}/h"))
+    assert windows.prune_raw(hour + HOUR, hour, service=ns) != []
+    assert meta_store.find(Query(ns, None, Labels(), from_epoch(hour), from_epoch(hour + HOUR))) == []
+    assert ns in meta_store.services()
+    windows.drop_windows(hour + HOUR, limit=100_000)
+    assert ns not in meta_store.services()
 
 
 def test_prune_raw_per_service(meta_store, windows, ns, hour):

@@ -43,10 +43,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# For tests that post the fixtures as they are, dated the day they were made: however long ago
+# that is, the compactor's retention keeps them (serve's 7 days of raw profiles and 90 of windows
+# would have a pass during the test delete them).
+KEEP_FIXTURES = ("--raw-retention", "36500d", "--window-retention", "36500d")
+
+
 @contextlib.contextmanager
-def running_serve(data_dir: Path, log_path: Path) -> Iterator[str]:
-    """Starts `profefe serve`, waits until it answers, yields its base URL, stops it."""
-    proc, url = start_serve(data_dir, log_path)
+def running_serve(data_dir: Path, log_path: Path, *flags: str) -> Iterator[str]:
+    """Starts `profefe serve` with `flags`, waits until it answers, yields its base URL, stops it."""
+    proc, url = start_serve(data_dir, log_path, *flags)
     try:
         yield url
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.embedded import get_bytes, get_json, profefe_command, running_serve
+from tests.e2e.embedded import KEEP_FIXTURES, get_bytes, get_json, profefe_command, running_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ LABELS = [("build", "1.2+rc,1"), ("team", "a b=c"), ("percent", "100%")]
 @pytest.fixture(scope="module")
 def serve_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    with running_serve(tmp / "data", tmp / "serve.log") as url:
+    with running_serve(tmp / "data", tmp / "serve.log", *KEEP_FIXTURES) as url:
         yield url
 
 
