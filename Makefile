@@ -11,6 +11,10 @@ PYTEST_ARGS ?=
 # The pprof core (native/, Rust) is built by maturin, pyproject.toml's build backend, on install;
 # a change to its sources installs again.
 NATIVE := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
+# Its builds (maturin's, and the tests' `cargo test`) are kept outside the checkout, so a new
+# clone (CI's every run) links the crates compiled before instead of compiling them again; cargo
+# locks the folder while it builds.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/profefe-py/cargo-target
 
 $(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
