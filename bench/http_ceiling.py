@@ -7,7 +7,9 @@ HTTP stack would, doing none (or one piece) of the collector's work, for `bench/
 Modes, each under the runner `profefe serve` uses (waitress, 16 threads, 64 KiB reads):
 - raw: a bare WSGI function reads the body and answers a fixed JSON;
 - check: the same, and the native `pprof.check` of the body;
-- flask: a Flask app with one route that reads the body (no hooks, no checks).
+- flask: a Flask app with one route that reads the body (no hooks, no checks);
+- app: `serve`'s own app (every hook and check) over a temporary data folder, its uploads
+  answered without being stored.
 The gap between these and `serve` is what the collector's own per-upload work costs.
 """
 from __future__ import annotations
@@ -50,13 +52,31 @@ def flask_app() -> Callable:
     return app
 
 
+def serve_app_not_storing() -> Callable:
+    """`profefe serve`'s app with a publish that drops each checked record."""
+    import tempfile
+
+    from services.roles import ServeRole
+    from services.wiring import embedded
+
+    cfg = ServeRole(data_dir=Path(tempfile.mkdtemp(prefix="http-ceiling-")))
+    ports = embedded.open_embedded(cfg)
+    ports.publisher = lambda: (lambda record: None)  # type: ignore[method-assign]
+    return embedded.embedded_app(ports, cfg)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=["raw", "check", "flask"], default="raw")
+    ap.add_argument("--mode", choices=["raw", "check", "flask", "app"], default="raw")
     ap.add_argument("--port", type=int, default=10300, help="port on 127.0.0.1")
     ap.add_argument("--threads", type=int, default=16)
     args = ap.parse_args()
-    app = flask_app() if args.mode == "flask" else wsgi_app(check=args.mode == "check")
+    if args.mode == "app":
+        app = serve_app_not_storing()
+    elif args.mode == "flask":
+        app = flask_app()
+    else:
+        app = wsgi_app(check=args.mode == "check")
     print(f"http_ceiling: {args.mode} on 127.0.0.1:{args.port}", flush=True)
     return serve(app, "127.0.0.1", args.port, threads=args.threads, read_timeout=30)
 

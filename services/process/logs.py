@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import os
+import queue
 import sys
+import threading
 from datetime import datetime, timezone
 
 ACCESS_LOGGER = "profefe.access"
@@ -33,6 +37,44 @@ LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class Behind(logging.handlers.QueueHandler):
+    """Hands each record to one thread that formats and writes it to `target`: the request threads
+    only queue it. Written by each of sixteen request threads in turn, under the handler's lock, a
+    line per upload cost `serve` about a tenth of its ingest rate and a quarter of its p99. `close`
+    (which `logging.shutdown` calls at exit) writes what is queued first; a forked child starts a
+    thread of its own."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(queue.SimpleQueue())
+        self.target = target
+        self._writer: logging.handlers.QueueListener | None = None
+        self._guard = threading.Lock()
+        self._start()
+        os.register_at_fork(after_in_child=self._restart_in_child)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record  # formatted by the writer: the queue never leaves this process
+
+    def close(self) -> None:
+        with self._guard:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
+        self.target.flush()
+        super().close()
+
+    def _start(self) -> None:
+        self._writer = logging.handlers.QueueListener(self.queue, self.target, respect_handler_level=True)
+        self._writer.start()
+
+    def _restart_in_child(self) -> None:
+        # The parent's writer thread did not survive the fork; its queue may be mid-operation.
+        if self._writer is not None:
+            self._guard = threading.Lock()
+            self.queue = queue.SimpleQueue()
+            self._start()
+
+
 def configure_logging(fmt: str = "text") -> None:
     """Process logs as text or JSON lines on stderr; request lines are JSON either way."""
     if fmt not in LOG_FORMATS:
@@ -42,7 +84,9 @@ def configure_logging(fmt: str = "text") -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     access = logging.StreamHandler(sys.stderr)
     access.setFormatter(JsonFormatter())
-    access_log.handlers[:] = [access]
+    for old in access_log.handlers:
+        old.close()
+    access_log.handlers[:] = [Behind(access)]
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
     for noisy in _QUIET:
