@@ -59,6 +59,9 @@ def serve_app_not_storing() -> Callable:
     from services.roles import ServeRole
     from services.wiring import embedded
 
+    from services.process.logs import configure_logging
+
+    configure_logging()  # its request lines, as serve writes them (to stderr)
     cfg = ServeRole(data_dir=Path(tempfile.mkdtemp(prefix="http-ceiling-")))
     ports = embedded.open_embedded(cfg)
     ports.publisher = lambda: (lambda record: None)  # type: ignore[method-assign]
