@@ -56,10 +56,9 @@ def serve_app_not_storing() -> Callable:
     """`profefe serve`'s app with a publish that drops each checked record."""
     import tempfile
 
+    from services.process.logs import configure_logging
     from services.roles import ServeRole
     from services.wiring import embedded
-
-    from services.process.logs import configure_logging
 
     configure_logging()  # its request lines, as serve writes them (to stderr)
     cfg = ServeRole(data_dir=Path(tempfile.mkdtemp(prefix="http-ceiling-")))

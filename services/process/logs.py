@@ -7,7 +7,6 @@ import logging.handlers
 import os
 import queue
 import sys
-import threading
 from datetime import datetime, timezone
 
 ACCESS_LOGGER = "profefe.access"
@@ -48,7 +47,6 @@ class Behind(logging.handlers.QueueHandler):
         super().__init__(queue.SimpleQueue())
         self.target = target
         self._writer: logging.handlers.QueueListener | None = None
-        self._guard = threading.Lock()
         self._start()
         os.register_at_fork(after_in_child=self._restart_in_child)
 
@@ -56,8 +54,11 @@ class Behind(logging.handlers.QueueHandler):
         return record  # formatted by the writer: the queue never leaves this process
 
     def close(self) -> None:
-        with self._guard:
+        self.acquire()  # the handler's own lock, which logging renews in a forked child
+        try:
             writer, self._writer = self._writer, None
+        finally:
+            self.release()
         if writer is not None:
             writer.stop()
         self.target.flush()
@@ -70,7 +71,6 @@ class Behind(logging.handlers.QueueHandler):
     def _restart_in_child(self) -> None:
         # The parent's writer thread did not survive the fork; its queue may be mid-operation.
         if self._writer is not None:
-            self._guard = threading.Lock()
             self.queue = queue.SimpleQueue()
             self._start()
 
