@@ -63,6 +63,7 @@ class Compactor:
         self.clock = clock
         self.builder = WindowBuilder(windows, blobs, clock=clock, max_decompressed_bytes=cfg.max_decompressed_bytes)
         self.stats = CompactorStats()
+        self.after_pass: Callable[[], None] = lambda: None  # e.g. metrics copying `stats`
         self._stopping = threading.Event()
         self._next_sweep = 0.0  # the first pass sweeps: orphans are what a crash leaves behind
 
@@ -81,6 +82,7 @@ class Compactor:
             except Exception:  # a database outage must not end the loop: the next pass retries
                 self.stats.failures += 1
                 log.exception("compactor pass failed")
+            self.after_pass()
             self._stopping.wait(self.cfg.interval)
 
     def run_pass(self) -> PassReport:

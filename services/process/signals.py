@@ -27,6 +27,7 @@ Handler = Callable[[int, "FrameType | None"], None]
 def on_stop_signals(handler: Handler) -> Iterator[None]:
     """`handler` for SIGTERM and SIGINT inside the block; the previous handlers after it."""
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a worker blocks them until now (prefork)
     try:
         yield
     finally:

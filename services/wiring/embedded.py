@@ -3,20 +3,23 @@ folder, uploads stored through one group commit, the compactor on a thread, and 
 `--workers N` the processes that share the listening socket."""
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from flask import Flask
 
-from services.compactor.worker import Compactor
+from services.compactor.worker import Compactor, start_thread
 from services.embedded.group_commit import MAX_BATCH, GroupCommit
 from services.embedded.recovery import remove_unindexed
 from services.indexer.steps import index
 from services.ingest_api import pyroscope_routes
 from services.ingest_api import routes as ingest_routes
-from services.observe.metrics import CompactorCollector, Metrics
+from services.observe.metrics import Metrics
 from services.process import prefork, runner
 from services.query_api import querier_routes
 from services.query_api import routes as query_routes
@@ -99,7 +102,7 @@ def embedded_compactor(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | 
     join the app's metrics when given."""
     compactor = Compactor(ports.windows, ports.blobs, cfg.compactor)
     if metrics is not None:
-        metrics.watch(CompactorCollector(lambda: compactor.stats))
+        compactor.after_pass = metrics.export_compactor(lambda: compactor.stats)
     return compactor
 
 
@@ -120,18 +123,19 @@ def embedded_app(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | None =
     return auth.protect(instrument(app, metrics or Metrics("serve")), cfg.auth)
 
 
-def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = None) -> int:
-    """One serving process: its own adapters and app, and in the first one the compactor."""
+def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = None,
+                 metrics_dir: Path | None = None) -> int:
+    """One serving process: its own adapters and app, and in the first one the compactor;
+    metric values in `metrics_dir` when the workers share them."""
     ports = open_embedded(cfg, prepare=cfg.workers == 1)
     compactor: Compactor | None = None
     thread: threading.Thread | None = None
     try:
-        metrics = Metrics("serve")
+        metrics = Metrics("serve", shared=metrics_dir)
         app = embedded_app(ports, cfg, metrics)
         if cfg.compactor.interval > 0 and worker == 0:
             compactor = embedded_compactor(ports, cfg, metrics)
-            thread = threading.Thread(target=compactor.run, name="compactor", daemon=True)
-            thread.start()
+            thread = start_thread(compactor)
 
         def ready(where: str) -> None:
             if worker == 0:
@@ -156,4 +160,11 @@ def run_serve(cfg: ServeRole) -> int:
         sock = prefork.listen(cfg.addr.host, cfg.addr.port)
     except OSError as exc:
         raise CannotStart(f"cannot listen on {cfg.addr}: {exc}") from None
-    return prefork.run_workers(sock, cfg.workers, lambda worker, inherited: serve_worker(cfg, worker, inherited))
+    # The workers' metric values, so that a scrape reaching any of them counts all: a new folder
+    # each run, as prometheus-client wants (values of an earlier run would be added in).
+    metrics_dir = Path(tempfile.mkdtemp(prefix="profefe-metrics-"))
+    try:
+        return prefork.run_workers(sock, cfg.workers,
+                                   lambda worker, inherited: serve_worker(cfg, worker, inherited, metrics_dir))
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

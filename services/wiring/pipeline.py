@@ -13,7 +13,7 @@ from services.indexer.worker import Indexer
 from services.ingest_api import app as ingest_app
 from services.observe.health import Check, HealthServer
 from services.observe.liveness import IndexerMetrics, Progress
-from services.observe.metrics import CompactorCollector, IndexerCollector, Metrics
+from services.observe.metrics import IndexerCollector, Metrics
 from services.process import runner
 from services.query_api import app as query_app
 from services.query_api.query import Stores
@@ -153,7 +153,7 @@ def compactor(cfg: CompactorRole) -> Compactor:
 def run_compactor(cfg: CompactorRole) -> int:
     worker = compactor(cfg)
     metrics = Metrics("compactor")
-    metrics.watch(CompactorCollector(lambda: worker.stats))
+    worker.after_pass = metrics.export_compactor(lambda: worker.stats)
     checks = {"postgresql": worker.windows.ping, "s3": worker.blobs.ping}
     with _health(cfg.health_addr, metrics, checks, None):
         announce(f"profefe compactor: every {cfg.compactor.interval:g}s")
