@@ -47,7 +47,8 @@ def post(url: str, service: str, n: int) -> int:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, *flags: str) -> Iterator[tuple[subprocess.Popen, int, Path]]:
+def serving(tmp_path: Path, *flags: str, wait: bool = True) -> Iterator[tuple[subprocess.Popen, int, Path]]:
+    """`serve --workers 2` on a free port; answering when `wait`."""
     port = free_port()
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
@@ -58,7 +59,8 @@ def serving(tmp_path: Path, *flags: str) -> Iterator[tuple[subprocess.Popen, int
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         try:
-            _wait_until_up(proc, f"http://127.0.0.1:{port}", log_path)
+            if wait:
+                _wait_until_up(proc, f"http://127.0.0.1:{port}", log_path)
             yield proc, port, log_path
         finally:
             if proc.poll() is None:
@@ -185,74 +187,47 @@ def test_a_parent_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
 
 
 def test_two_workers_share_the_socket_and_the_data(tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
-             "--workers", "2", "--compact-interval", "0"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        try:
-            _wait_until_up(proc, url, log_path)
-            workers = children_of(proc.pid)
-            assert len(workers) == 2, log_path.read_text()
+    with serving(tmp_path, "--compact-interval", "0") as (proc, port, log_path):
+        url = f"http://127.0.0.1:{port}"
+        workers = children_of(proc.pid)
+        assert len(workers) == 2, log_path.read_text()
 
-            statuses: list[int] = []
-            lock = threading.Lock()
+        statuses: list[int] = []
+        lock = threading.Lock()
 
-            def send(first: int) -> None:
-                for n in range(first, first + 5):
-                    status = post(url, "workers", n)
-                    with lock:
-                        statuses.append(status)
+        def send(first: int) -> None:
+            for n in range(first, first + 5):
+                status = post(url, "workers", n)
+                with lock:
+                    statuses.append(status)
 
-            threads = [threading.Thread(target=send, args=(5 * i,)) for i in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            assert statuses == [200] * 20
+        threads = [threading.Thread(target=send, args=(5 * i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert statuses == [200] * 20
 
-            query = urlencode({"service": "workers", "type": "cpu", "from": "2000-01-01T00:00:00",
-                               "to": "2100-01-01T00:00:00"})
-            status, found = get_json(f"{url}/api/0/profiles?{query}")
-            assert status == 200, found
-            assert len(found["body"]) == 20
+        query = urlencode({"service": "workers", "type": "cpu", "from": "2000-01-01T00:00:00",
+                           "to": "2100-01-01T00:00:00"})
+        status, found = get_json(f"{url}/api/0/profiles?{query}")
+        assert status == 200, found
+        assert len(found["body"]) == 20
 
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0, log_path.read_text()
-            assert children_of(proc.pid) == set()
-            for pid in workers:
-                assert not Path(f"/proc/{pid}").exists()
-            assert "2 workers" in log_path.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log_path.read_text()
+        assert children_of(proc.pid) == set()
+        for pid in workers:
+            assert not Path(f"/proc/{pid}").exists()
+        assert "2 workers" in log_path.read_text()
 
 
 def test_a_sigterm_while_the_workers_start_is_a_clean_stop(tmp_path):
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
-             "--workers", "2"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while len(children_of(proc.pid)) < 2 and time.monotonic() < deadline:
-                assert proc.poll() is None, log_path.read_text()
-                time.sleep(0.005)
-            # Forked, but still opening the data folder and building the app: not serving yet.
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0, log_path.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with serving(tmp_path, wait=False) as (proc, _port, log_path):
+        deadline = time.monotonic() + 60
+        while len(children_of(proc.pid)) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.005)
+        # Forked, but still opening the data folder and building the app: not serving yet.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log_path.read_text()
