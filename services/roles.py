@@ -54,8 +54,7 @@ class ServeRole:
     ingest: IngestConfig = component(IngestConfig)
     query: QueryConfig = component(QueryConfig)
     threads: int = setting_from(THREADS, 16)
-    # Two: on a 2-core machine they take 1.2-1.3x the 20 KB uploads one process takes (benchmarks.md).
-    workers: int = setting(2, "Processes sharing the listening socket, one core each; the compactor runs in "
+    workers: int = setting(1, "Processes sharing the listening socket, one core each; the compactor runs in "
                               "the first.", minimum=1, maximum=MAX_WORKERS)
     compactor: CompactorConfig = component(CompactorConfig, flags={"interval": "--compact-interval"},
                                            helps={"interval": "Seconds between compactor passes; 0 runs no "
