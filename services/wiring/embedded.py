@@ -3,6 +3,7 @@ folder, uploads stored through one group commit, the compactor on a thread, and 
 `--workers N` the processes that share the listening socket."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -151,6 +152,31 @@ def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = N
         ports.close()
 
 
+METRICS_PREFIX = "profefe-metrics-"
+
+
+def new_metrics_folder() -> Path:
+    """The workers' metric values, so that a scrape reaching any of them counts all: a new folder
+    each run, as prometheus-client wants (values of an earlier run would be added in), named after
+    this process. A parent killed by SIGKILL cannot remove its folder, so the folders of parents
+    that are gone are removed here first."""
+    for old in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        pid = old.name[len(METRICS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's: not ours to remove
+    return True
+
+
 def run_serve(cfg: ServeRole) -> int:
     """`profefe serve`: one process, or `workers` forked over one listening socket."""
     if cfg.workers == 1:
@@ -160,9 +186,7 @@ def run_serve(cfg: ServeRole) -> int:
         sock = prefork.listen(cfg.addr.host, cfg.addr.port)
     except OSError as exc:
         raise CannotStart(f"cannot listen on {cfg.addr}: {exc}") from None
-    # The workers' metric values, so that a scrape reaching any of them counts all: a new folder
-    # each run, as prometheus-client wants (values of an earlier run would be added in).
-    metrics_dir = Path(tempfile.mkdtemp(prefix="profefe-metrics-"))
+    metrics_dir = new_metrics_folder()
     try:
         return prefork.run_workers(sock, cfg.workers,
                                    lambda worker, inherited: serve_worker(cfg, worker, inherited, metrics_dir))

@@ -47,11 +47,14 @@ def post(url: str, service: str, n: int) -> int:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, *flags: str, wait: bool = True) -> Iterator[tuple[subprocess.Popen, int, Path]]:
-    """`serve --workers 2` on a free port; answering when `wait`."""
+def serving(tmp_path: Path, *flags: str, wait: bool = True,
+            tmpdir: Path | None = None) -> Iterator[tuple[subprocess.Popen, int, Path]]:
+    """`serve --workers 2` on a free port; answering when `wait`; its temporary files in `tmpdir`."""
     port = free_port()
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROFEFE_")}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [*profefe_command(), "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
@@ -184,6 +187,37 @@ def test_a_parent_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
             time.sleep(0.1)
         alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
         assert not alive, f"workers {alive} outlived their parent"
+
+
+def test_a_start_removes_the_metric_values_a_killed_parent_left(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its pid names a parent that is gone
+    stale = tmp / f"profefe-metrics-{ended.pid}-x1"
+    stale.mkdir()
+    (stale / "counter_1.db").write_bytes(b"\0" * 64)
+    running = tmp / f"profefe-metrics-{os.getpid()}-x2"  # a running process's: kept
+    running.mkdir()
+    with serving(tmp_path, "--compact-interval", "0", tmpdir=tmp) as (proc, _port, log_path):
+        workers = children_of(proc.pid)
+        assert len(workers) == 2, log_path.read_text()
+        left = metrics_folder(next(iter(workers)))
+        assert left.parent == tmp
+        assert not stale.exists()
+        assert running.exists()
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left.exists()  # nothing could remove it
+    with serving(tmp_path, "--compact-interval", "0", tmpdir=tmp) as (proc, _port, log_path):
+        assert not left.exists(), "a new start keeps the folder of a parent killed with SIGKILL"
+        assert running.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log_path.read_text()
+    assert sorted(p.name for p in tmp.iterdir()) == [running.name]
 
 
 def test_two_workers_share_the_socket_and_the_data(tmp_path):
