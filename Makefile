@@ -31,15 +31,15 @@ run: $(STAMP)
 # Everything: the linters, then unit, contract, integration, browser and end-to-end suites against
 # real services; the native core's own tests (cargo test) run from tests/unit/pprof/test_pprof_native.py.
 # Most tests wait on services and subprocesses, so they run on TEST_JOBS pytest-xdist workers; the
-# fault suite stops and starts the services, so it runs alone after them. PYTEST_ARGS replaces
-# both with one plain pytest run of what it names. The linters run while the services start.
-TEST_JOBS ?= 2
+# fault suite stops and starts the services, so it runs beside them on a set of services of its
+# own, FAULTS_PORT_OFFSET ports up (scripts/test.sh). PYTEST_ARGS replaces both with one plain
+# pytest run of what it names, against the first set. The linters run while the services start.
+export TEST_JOBS ?= 2
+export FAULTS_PORT_OFFSET ?= 1000
 test: $(STAMP)
 	@$(MAKE) --no-print-directory -j2 lint test-services
-	@eval "$$(scripts/services.sh env)" && \
-	if [ -n '$(PYTEST_ARGS)' ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); \
-	else $(BIN)/python -m pytest -n $(TEST_JOBS) --durations=15 --ignore=tests/faults && \
-	     $(BIN)/python -m pytest tests/faults; fi
+	@if [ -n '$(PYTEST_ARGS)' ]; then eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else scripts/test.sh; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench
@@ -56,11 +56,14 @@ services-up:
 browser:
 	@scripts/browser.sh
 
+# Both sets: the first, and the fault suite's (started by make test).
 services-down:
 	@scripts/services.sh down
+	@PROFEFE_SERVICES_PORT_OFFSET=$(FAULTS_PORT_OFFSET) scripts/services.sh down
 
 services-status:
 	@scripts/services.sh status
+	@PROFEFE_SERVICES_PORT_OFFSET=$(FAULTS_PORT_OFFSET) scripts/services.sh status
 
 # Regenerates the checked-in protobuf modules.
 proto: $(STAMP)
