@@ -11,7 +11,6 @@ multiprocess mode): whichever of them a scrape reaches renders the sum of all.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -138,9 +137,8 @@ COMPACTOR_GAUGES = (
 class CompactorCollector(Collector):
     """`Compactor.stats` as counters and gauges."""
 
-    def __init__(self, stats: Callable[[], object], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, stats: Callable[[], object]) -> None:
         self._stats = stats
-        self._clock = clock
 
     def collect(self) -> Iterable:
         s = self._stats()
