@@ -39,7 +39,7 @@ export FAULTS_PORT_OFFSET ?= 1000
 test: $(STAMP)
 	@$(MAKE) --no-print-directory -j2 lint test-services
 	@if [ -n '$(PYTEST_ARGS)' ]; then eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS); \
-	else scripts/test.sh; fi
+	else VENV_PYTHON=$(BIN)/python scripts/test.sh; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench

@@ -11,9 +11,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=.venv/bin/python
-JOBS=${TEST_JOBS:-2}
-FAULTS_OFFSET=${FAULTS_PORT_OFFSET:-1000}
+# The settings are the Makefile's (`make test` sets them).
+PYTHON=${VENV_PYTHON:?run it through make test}
+JOBS=${TEST_JOBS:?run it through make test}
+FAULTS_OFFSET=${FAULTS_PORT_OFFSET:?run it through make test}
 [[ $FAULTS_OFFSET =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: FAULTS_PORT_OFFSET must be a positive number, not '$FAULTS_OFFSET'" >&2; exit 2; }
 MAIN_OFFSET=${PROFEFE_SERVICES_PORT_OFFSET:-0}
 ((FAULTS_OFFSET != MAIN_OFFSET)) || { echo "test.sh: FAULTS_PORT_OFFSET must differ from PROFEFE_SERVICES_PORT_OFFSET ($MAIN_OFFSET)" >&2; exit 2; }

@@ -38,6 +38,14 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def still_running(pids: set[int], within: float) -> list[int]:
+    """Those of `pids` that have not exited `within` seconds from now."""
+    deadline = time.monotonic() + within
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
 def post(url: str, service: str, n: int) -> int:
     # Each upload a profile of its own (label n): the same bytes and labels again are one profile.
     query = urlencode({"service": service, "type": "cpu", "labels": f"n={n}"})
@@ -182,10 +190,7 @@ def test_a_parent_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
         assert len(workers) == 2, log_path.read_text()
         proc.kill()
         proc.wait()
-        deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        alive = still_running(workers, within=10)
         assert not alive, f"workers {alive} outlived their parent"
 
 
@@ -208,9 +213,7 @@ def test_a_start_removes_the_metric_values_a_killed_parent_left(tmp_path):
         assert running.exists()
         proc.kill()
         proc.wait()
-        deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert not still_running(workers, within=10)
         assert left.exists()  # nothing could remove it
     with serving(tmp_path, "--compact-interval", "0", tmpdir=tmp) as (proc, _port, log_path):
         assert not left.exists(), "a new start keeps the folder of a parent killed with SIGKILL"
