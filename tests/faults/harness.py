@@ -119,7 +119,7 @@ class Load:
     each retrying its upload until a 200 (see the module's docstring)."""
 
     def __init__(self, ingest_url: str, service: str, bodies: list[Body], *, rate: float, threads: int = 8,
-                 labels: str = "fault=1") -> None:
+                 labels: str = "fault=1", hold_last: int = 0) -> None:
         self.url = ingest_url
         self.target = "/api/0/profiles?" + urlencode({"service": service, "type": "cpu", "labels": labels})
         self.uploads = [Upload(b) for b in bodies]
@@ -129,6 +129,15 @@ class Load:
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
         self._start = 0.0
+        # The last `hold_last` uploads wait for release(): a fault that must land while the load
+        # is still going then does, however slow the machine is.
+        self._held_from = len(self.uploads) - hold_last
+        self._released = threading.Event()
+        if not hold_last:
+            self._released.set()
+
+    def release(self) -> None:
+        self._released.set()
 
     def start(self) -> "Load":
         self._start = time.monotonic()
@@ -158,6 +167,8 @@ class Load:
                 self._next += 1
             if n >= len(self.uploads):
                 return
+            if n >= self._held_from:
+                self._released.wait()
             pause = self._start + n / self.rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)

@@ -35,6 +35,7 @@ RATE = 200.0
 KAFKA_RATE = 100.0
 # The compactor scenario's load lasts 20 s (see there).
 COMPACTOR_RATE = 100.0
+COMPACTOR_HELD = 200  # of its uploads, sent only once the compactor was killed
 FAULT_AFTER = 400  # acknowledged uploads before the fault
 OUTAGE_SECONDS = 10.0
 
@@ -46,14 +47,16 @@ def now_window() -> tuple[datetime, datetime, list[int]]:
     return start, start + timedelta(hours=1), [base + i * 1000 for i in range(PROFILES)]
 
 
-def run(rig: Rig, scenario: str, service: str, fault, *, times=None, rate: float = RATE) -> harness.Audit:
+def run(rig: Rig, scenario: str, service: str, fault, *, times=None, rate: float = RATE,
+        hold_last: int = 0) -> harness.Audit:
     start, end, stamps = times if times is not None else now_window()
     bodies = harness.make_bodies(rig.fixtures, stamps)
-    load = harness.Load(rig.ingest_url, service, bodies, rate=rate).start()
+    load = harness.Load(rig.ingest_url, service, bodies, rate=rate, hold_last=hold_last).start()
     began = time.monotonic()
     try:
         fault(load)
     finally:
+        load.release()
         load.join()
     loaded = time.monotonic() - began
     rig.check_alive()
@@ -219,6 +222,7 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
         compactor.proc.wait()
         seen["at_kill"] = windows(3600)
         seen["acked_at_kill"] = load.acknowledged_count()
+        load.release()
         rig.stack.daemons.remove(compactor)
         load.join()
         seen["orphans_after_kill"] = len(orphans())
@@ -242,8 +246,10 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
         assert again.stop() == 0, again.log()[-4000:]
 
     # At this pace the load lasts 20 s: the compactor, started after 4 s, wrote its 3 windows
-    # within 4 s here, so it has 4 times that before the load is over.
-    result = run(rig, "compactor SIGKILL mid-window", service, fault, times=window, rate=COMPACTOR_RATE)
+    # within 4 s on a quiet machine; on a slow one it took longer than the whole load, so the
+    # last uploads wait for the kill, which then always lands while the load is still going.
+    result = run(rig, "compactor SIGKILL mid-window", service, fault, times=window, rate=COMPACTOR_RATE,
+                 hold_last=COMPACTOR_HELD)
     left = orphans()
     ROWS[-1]["detail"] = (f"killed with {seen['at_kill']}/8 hourly windows written and "
                           f"{seen['acked_at_kill']} uploads acknowledged; "
