@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ADDR   ?= 127.0.0.1:10100
 PYTEST_ARGS ?=
+# What the builds keep between clones (scripts/services.sh keeps the test services there too).
+CACHE  := $(HOME)/.cache/profefe-py
 
 .PHONY: run test test-services lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
@@ -14,13 +16,13 @@ NATIVE := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
 # Its builds (maturin's, and the tests' `cargo test`) are kept outside the checkout, so a new
 # clone (CI's every run) links the crates compiled before instead of compiling them again; cargo
 # locks the folder while it builds.
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/profefe-py/cargo-target
+export CARGO_TARGET_DIR ?= $(CACHE)/cargo-target
 
 # uv fills the virtualenv from its cache (~/.cache/uv) in seconds, where pip took 40-50 s in every
 # new clone; uv itself is installed once, from PyPI, into a virtualenv of its own beside the other
 # caches. It never downloads a Python: the one used is $(PYTHON).
 UV_VERSION := 0.13.9
-UV_HOME    := $(HOME)/.cache/profefe-py/uv-$(UV_VERSION)
+UV_HOME    := $(CACHE)/uv-$(UV_VERSION)
 UV         := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
