@@ -65,9 +65,11 @@ test: $(STAMP)
 	@if [ -n '$(PYTEST_ARGS)' ]; then eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else VENV_PYTHON=$(BIN)/python scripts/test.sh; fi
 
+# mypy's cache is kept beside the other caches: it checks each file's hash, so a new clone reuses
+# it (0.6 s instead of 9-13 s).
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench
-	$(BIN)/mypy
+	MYPY_CACHE_DIR=$(CACHE)/mypy $(BIN)/mypy
 
 # The services, then the browser: one after the other, as both may run apt-get.
 test-services:
