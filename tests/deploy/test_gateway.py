@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.deploy import facts
+from tests.e2e.embedded import free_port
 from tests.support import unavailable
 
 CONF = facts.DEPLOY / "k8s" / "gateway" / "gateway.conf"
@@ -161,12 +162,6 @@ def nginx_bin() -> str:
     if not found or not os.access(found, os.X_OK):
         unavailable(f"nginx (`scripts/services.sh install` unpacks Debian's and `env` sets {NGINX_VAR})")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -37,10 +37,42 @@ def stamped_now(data: bytes) -> bytes:
     return pprof.write(p)
 
 
+# Ports for the daemons the tests start are handed out below the kernel's ephemeral range
+# (32768-60999): a port from bind(0) is free only until the daemon binds it, and in between any
+# outgoing connection (the suites open thousands) may take it as its local port, or another
+# process's bind(0) be given it. Each pytest process takes its own block, so two never pick the
+# same: the xdist workers gw0, gw1, ... blocks 1, 2, ...; a process without xdist (the fault
+# suite beside them, a plain run) block 0.
+PORT_BLOCKS_START = 24000
+PORT_BLOCK_SIZE = 800
+_last_port: int | None = None
+
+
+def _port_block() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = 1 + int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if PORT_BLOCKS_START + (index + 1) * PORT_BLOCK_SIZE > 32768:
+        raise RuntimeError(f"no port block for xdist worker {worker}: at most "
+                           f"{(32768 - PORT_BLOCKS_START) // PORT_BLOCK_SIZE - 1} workers")
+    return PORT_BLOCKS_START + index * PORT_BLOCK_SIZE
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, from this process's block, never the same one twice in a
+    row (a daemon just stopped may still hold its port)."""
+    global _last_port
+    block = _port_block()
+    start = _last_port + 1 if _last_port is not None else block + os.getpid() % PORT_BLOCK_SIZE
+    for i in range(PORT_BLOCK_SIZE):
+        port = block + (start - block + i) % PORT_BLOCK_SIZE
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: a port in TIME_WAIT is passed over too
+            except OSError:
+                continue
+        _last_port = port
+        return port
+    raise RuntimeError(f"no free loopback port in {block}-{block + PORT_BLOCK_SIZE - 1}")
 
 
 # For tests that post the fixtures as they are, dated the day they were made: however long ago
