@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support import unavailable
 
@@ -251,6 +252,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marker = FIXTURE_MARKERS.get(fixture)
             if marker is not None and item.get_closest_marker(marker) is None:
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+# A database of its own ------------------------------------------------------------------------
+
+
+class Database:
+    """A PostgreSQL database of its own, made on the server behind `admin_url` and dropped after."""
+
+    def __init__(self, admin_url: str, name: str) -> None:
+        self.name = name
+        self._admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+
+    def truncate(self) -> None:
+        """Empty every table but the migration marker (the schema stays as migrate made it)."""
+        with self.engine.begin() as conn:
+            tables = [r[0] for r in conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
+            if tables:
+                conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self._admin.dispose()
+
 
 
 # Test buckets and topics -------------------------------------------------------------------------

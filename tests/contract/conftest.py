@@ -67,6 +67,12 @@ def meta_store(request, tmp_path) -> Iterator[SqlMetaStore]:
         url = sqlite_url(tmp_path / "meta.db")
     else:
         url = _postgres_url(request)
+        if request.node.get_closest_marker("every_service") is not None:
+            from tests.services import Database
+
+            db = Database(url, "profefe_alone_" + uuid.uuid4().hex[:10])
+            request.addfinalizer(db.drop)
+            url = db.url
     migrate(url)
     store = SqlMetaStore(url)
     yield store

@@ -205,7 +205,7 @@ def unmigrated_url(request, tmp_path):
     if request.param == "sqlite":
         return sqlite_url(tmp_path / "empty.db")
     from tests.contract.conftest import _postgres_url
-    from tests.e2e.distributed import Database
+    from tests.services import Database
 
     db = Database(_postgres_url(request), "profefe_empty_" + uuid.uuid4().hex[:10])
     request.addfinalizer(db.drop)

@@ -1,7 +1,8 @@
 """The WindowStore contract, with the counters `MetaStore.put` keeps for it.
 
 A shared PostgreSQL holds other cases' rows, so every case works in its own service (`ns`) at its
-own random hour, and only looks at its own series.
+own random hour, and only looks at its own series. A case that prunes or drops across services
+would delete the others' rows as they run: it is marked `every_service` and gets a database alone.
 """
 from __future__ import annotations
 
@@ -214,6 +215,7 @@ def test_prune_raw_only_where_the_window_is_clean_and_never_bumps(meta_store, wi
     assert not gone & {m.id for m in meta_store.get_many(list(gone))}
 
 
+@pytest.mark.every_service
 def test_a_service_is_listed_while_its_windows_last_after_its_raw_profiles_are_pruned(meta_store, windows, ns, hour):
     s = series_of(ns)
     meta_store.put([meta(ns, hour)])
@@ -226,6 +228,7 @@ def test_a_service_is_listed_while_its_windows_last_after_its_raw_profiles_are_p
     assert ns not in meta_store.services()
 
 
+@pytest.mark.every_service
 def test_prune_raw_per_service(meta_store, windows, ns, hour):
     kept, pruned = meta(ns + "-keep", hour, ptype=ProfileType.TRACE), meta(ns, hour, ptype=ProfileType.TRACE)
     meta_store.put([kept, pruned])
@@ -233,6 +236,7 @@ def test_prune_raw_per_service(meta_store, windows, ns, hour):
     assert [m.id for m in meta_store.get_many([kept.id, pruned.id])] == [kept.id]
 
 
+@pytest.mark.every_service
 def test_drop_windows_and_the_counters_of_emptied_hours(meta_store, windows, ns, hour):
     s = series_of(ns)
     day = hour - hour % DAY

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.embedded import free_port, profefe_command
+from tests.services import Database
 from tests.support import unavailable
 
 START_TIMEOUT = 60.0
@@ -42,32 +43,6 @@ def real_services(request) -> tuple[str, Mapping[str, Any], str]:
             unavailable(f"{what} (the {fixture} fixture)")
     kafka, s3, pg = found
     return kafka, (s3 if isinstance(s3, Mapping) else vars(s3)), pg
-
-
-class Database:
-    """A PostgreSQL database of its own, made on the server behind `admin_url` and dropped after."""
-
-    def __init__(self, admin_url: str, name: str) -> None:
-        self.name = name
-        self._admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        self.url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-
-    def truncate(self) -> None:
-        """Empty every table but the migration marker (the schema stays as migrate made it)."""
-        with self.engine.begin() as conn:
-            tables = [r[0] for r in conn.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
-            if tables:
-                conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-
-    def drop(self) -> None:
-        self.engine.dispose()
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-        self._admin.dispose()
 
 
 @dataclass

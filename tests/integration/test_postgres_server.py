@@ -46,7 +46,7 @@ def test_two_migrations_of_one_new_database_at_once_both_succeed(postgres_url: s
     import subprocess
     import sys
 
-    from tests.e2e.distributed import Database
+    from tests.services import Database
 
     db = Database(postgres_url, "migrate_" + uuid.uuid4().hex[:12])
     code = "import sys; from shared.adapters.sql import migrate; migrate(sys.argv[1])"

@@ -16,7 +16,7 @@ from shared.adapters.meta_sql import SqlMetaStore, migrate
 from shared.adapters.windows_sql import SqlWindowStore
 from shared.model import Labels, ProfileType, Query
 from shared.windows import DAY, HOUR, from_epoch
-from tests.e2e.distributed import Database
+from tests.services import Database
 from tests.support import unavailable
 from tests.unit.test_compactor_windows import DAY0, SIG, canonical, profile_at
 
