@@ -51,6 +51,7 @@ class Daemon:
     proc: subprocess.Popen
     log_path: Path
     url: str | None = None
+    terminated: bool = False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -69,10 +70,15 @@ class Daemon:
                 f"no {pattern.pattern!r} in the {self.role} log within {timeout:g}s:\n{self.log()}"
             time.sleep(0.1)
 
+    def terminate(self) -> None:
+        """SIGTERM, once: a second one would make it exit at once, its work abandoned."""
+        if not self.terminated and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.terminated = True
+
     def stop(self) -> int:
         """SIGTERM, then wait; a daemon that does not stop in time is killed (and fails)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             return self.proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -164,8 +170,12 @@ class Stack:
     def stop(self) -> dict[str, int]:
         """SIGTERM every daemon (APIs first, so nothing new arrives); their exit codes by log name."""
         codes = {}
-        for d in sorted(self.daemons, key=lambda d: d.is_worker):
-            codes[d.log_path.name] = d.stop()
+        for workers in (False, True):  # each group signalled at once, then waited for
+            group = [d for d in self.daemons if d.is_worker is workers]
+            for d in group:
+                d.terminate()
+            for d in group:
+                codes[d.log_path.name] = d.stop()
         self.daemons.clear()
         return codes
 
