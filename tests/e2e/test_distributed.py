@@ -152,7 +152,8 @@ def test_query_answers_503_when_postgres_or_s3_is_down(pipeline):
         pipeline.stack.wait_ready(d, "/healthz")
     status, headers, data = distributed.request(no_db.url, "GET", f"/api/0/profiles?{urlencode({'service': 'x', **WINDOW})}")
     assert status == 503 and "metadata database" in json.loads(data)["error"] and headers["Retry-After"]
-    one = pipeline.acknowledged[0]
+    one = pipeline.post(fixtures("cpu")[0].read_bytes(), service="e2e-s3-down", type="cpu")["id"]
+    pipeline.wait_indexed()  # its row found, so the 503 is the blob's
     status, headers, data = distributed.request(no_s3.url, "GET", f"/api/0/profiles/{one}")
     assert status == 503 and "S3" in json.loads(data)["error"] and headers["Retry-After"]
     for d in (no_db, no_s3):
