@@ -201,6 +201,14 @@ class KafkaQueue:
                         # Kafka's rule: at most a third of the session, so two may be lost.
                         heartbeat_interval_ms=min(3000, int(s.session_timeout * 1000 / 3)),
                     )
+                    # The topic's partitions in the client's metadata before it joins: a consumer
+                    # that led a join without them assigned itself none, and kafka-python did not
+                    # always notice when they arrived (an indexer idle for good beside a backlog).
+                    try:
+                        consumer.partitions_for_topic(s.topic)
+                    except BaseException:
+                        consumer.close()
+                        raise
                 except KafkaError as exc:
                     raise Unavailable(f"Kafka at {s.bootstrap} does not answer: {exc}") from exc
                 consumer.subscribe([s.topic], listener=_ForgetRevoked(self))
