@@ -56,7 +56,7 @@ run: $(STAMP)
 # pytest run of what it names, against the first set. The linters run while the services start.
 export TEST_JOBS ?= 2
 export FAULTS_PORT_OFFSET ?= 1000
-# The suites start a few hundred Python processes (daemons, CLIs, workers); each would compile the
+# The suites start about a hundred Python processes (daemons, CLIs, workers); each would compile the
 # project's modules and the tests again where PYTHONDONTWRITEBYTECODE is set, so make test lets
 # them write bytecode (__pycache__, ignored by git) whatever the environment says.
 test: export PYTHONDONTWRITEBYTECODE :=
