@@ -283,7 +283,6 @@ class Database:
         self._admin.dispose()
 
 
-
 # Test buckets and topics -------------------------------------------------------------------------
 # Every test makes its own and drops it at teardown, so runs do not pile up data on the services.
 

@@ -13,6 +13,7 @@ import pytest
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate, sqlite_url
 from shared.adapters.queue_memory import MemoryQueue, MemoryTopic
+from tests.services import Database
 from tests.support import unavailable
 
 
@@ -61,18 +62,20 @@ def _postgres_url(request) -> str:
     return _service(request, "postgres_url", "a PostgreSQL server")
 
 
+def own_database_url(request, prefix: str) -> str:
+    """The URL of a PostgreSQL database made for this test alone, dropped after it."""
+    db = Database(_postgres_url(request), prefix + uuid.uuid4().hex[:10])
+    request.addfinalizer(db.drop)
+    return db.url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def meta_store(request, tmp_path) -> Iterator[SqlMetaStore]:
     if request.param == "sqlite":
         url = sqlite_url(tmp_path / "meta.db")
     else:
-        url = _postgres_url(request)
-        if request.node.get_closest_marker("every_service") is not None:
-            from tests.services import Database
-
-            db = Database(url, "profefe_alone_" + uuid.uuid4().hex[:10])
-            request.addfinalizer(db.drop)
-            url = db.url
+        every_service = request.node.get_closest_marker("every_service") is not None
+        url = own_database_url(request, "profefe_alone_") if every_service else _postgres_url(request)
     migrate(url)
     store = SqlMetaStore(url)
     yield store

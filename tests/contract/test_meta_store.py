@@ -1,7 +1,6 @@
 """The MetaStore contract."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -204,12 +203,9 @@ def unmigrated_url(request, tmp_path):
     """A database that `profefe migrate` never ran on."""
     if request.param == "sqlite":
         return sqlite_url(tmp_path / "empty.db")
-    from tests.contract.conftest import _postgres_url
-    from tests.services import Database
+    from tests.contract.conftest import own_database_url
 
-    db = Database(_postgres_url(request), "profefe_empty_" + uuid.uuid4().hex[:10])
-    request.addfinalizer(db.drop)
-    return db.url
+    return own_database_url(request, "profefe_empty_")
 
 
 def test_a_database_without_the_schema_is_unavailable_and_names_migrate(unmigrated_url, ns):
