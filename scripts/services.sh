@@ -81,13 +81,25 @@ start_detached() {
     done
 }
 
-# Waits until `check` succeeds; gives up when the process dies or after START_TIMEOUT seconds,
-# printing the tail of the service's log.
+# Whether a process exists and has not exited (a zombie has). Not live_pid's command-line check:
+# while a process execs, /proc/PID/cmdline is briefly empty, and the wrapper of start_detached
+# execs the service right when the first check runs.
+process_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ -n $stat && ${stat:0:1} != Z && ${stat:0:1} != X ]]
+}
+
+# Waits until `check` succeeds; gives up when the process in `pid_file` (just started, or just
+# found by live_pid) dies or after START_TIMEOUT seconds, printing the tail of the service's log.
 wait_until_answers() {
-    local name=$1 pid_file=$2 marker=$3 log=$4 check=$5
+    local name=$1 pid_file=$2 log=$3 check=$4 pid
+    pid=$(head -n1 "$pid_file" 2>/dev/null) || pid=
+    [[ $pid =~ ^[0-9]+$ ]] || fail "$name: no PID in $pid_file"
     local deadline=$((SECONDS + START_TIMEOUT))
     until "$check" >/dev/null 2>&1; do
-        if ! live_pid "$pid_file" "$marker" >/dev/null; then
+        if ! process_running "$pid"; then
             tail -n 30 "$log" >&2 || true
             fail "$name exited while starting (log: $log)"
         fi

@@ -118,7 +118,7 @@ kafka_answers() {
 
 kafka_start() {
     if live_pid "$KAFKA_PID" "$KAFKA_MARKER" >/dev/null; then
-        wait_until_answers kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_LOG" kafka_answers
+        wait_until_answers kafka "$KAFKA_PID" "$KAFKA_LOG" kafka_answers
         say "kafka: already up on $(kafka_address)"
         return 0
     fi
@@ -130,7 +130,7 @@ kafka_start() {
     kafka_format
     : >"$KAFKA_LOG"
     start_detached "$KAFKA_PID" "$KAFKA_LOG" "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_CONFIG"
-    wait_until_answers kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_LOG" kafka_answers
+    wait_until_answers kafka "$KAFKA_PID" "$KAFKA_LOG" kafka_answers
     say "kafka: up on $(kafka_address) (Kafka $KAFKA_VERSION, log: $KAFKA_LOG)"
 }
 

@@ -45,7 +45,7 @@ toxiproxy_answers() {
 
 toxiproxy_start() {
     if live_pid "$TOXIPROXY_PID" "$TOXIPROXY_MARKER" >/dev/null; then
-        wait_until_answers toxiproxy "$TOXIPROXY_PID" "$TOXIPROXY_MARKER" "$TOXIPROXY_LOG" toxiproxy_answers
+        wait_until_answers toxiproxy "$TOXIPROXY_PID" "$TOXIPROXY_LOG" toxiproxy_answers
         say "toxiproxy: already up on $(toxiproxy_address)"
         return 0
     fi
@@ -62,7 +62,7 @@ EOF
     # 17 MB of them per fault suite run), only what went wrong.
     start_detached "$TOXIPROXY_PID" "$TOXIPROXY_LOG" env LOG_LEVEL=error \
         "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXIPROXY_PORT" -config "$TOXIPROXY_CONFIG"
-    wait_until_answers toxiproxy "$TOXIPROXY_PID" "$TOXIPROXY_MARKER" "$TOXIPROXY_LOG" toxiproxy_answers
+    wait_until_answers toxiproxy "$TOXIPROXY_PID" "$TOXIPROXY_LOG" toxiproxy_answers
     say "toxiproxy: up on $(toxiproxy_address), kafka proxy on 127.0.0.1:$KAFKA_PROXY_PORT (Toxiproxy $TOXIPROXY_VERSION, log: $TOXIPROXY_LOG)"
 }
 

@@ -53,7 +53,7 @@ s3_answers() {
 
 s3_start() {
     if live_pid "$VERSITYGW_PID" "$VERSITYGW_MARKER" >/dev/null; then
-        wait_until_answers s3 "$VERSITYGW_PID" "$VERSITYGW_MARKER" "$VERSITYGW_LOG" s3_answers
+        wait_until_answers s3 "$VERSITYGW_PID" "$VERSITYGW_LOG" s3_answers
         say "s3: already up on $(s3_address)"
         return 0
     fi
@@ -70,7 +70,7 @@ s3_start() {
         env ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
         "$VERSITYGW_BIN" --port "127.0.0.1:$S3_PORT" --region "$S3_REGION" --quiet \
         posix "$VERSITYGW_DATA"
-    wait_until_answers s3 "$VERSITYGW_PID" "$VERSITYGW_MARKER" "$VERSITYGW_LOG" s3_answers
+    wait_until_answers s3 "$VERSITYGW_PID" "$VERSITYGW_LOG" s3_answers
     say "s3: up on $(s3_address) (versitygw $VERSITYGW_VERSION, log: $VERSITYGW_LOG)"
 }
 
