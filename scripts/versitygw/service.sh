@@ -64,11 +64,13 @@ s3_start() {
     mkdir -p "$VERSITYGW_RUN" "$VERSITYGW_DATA"
     : >"$VERSITYGW_LOG"
     # The root account's keys through its environment rather than its command line; --quiet:
-    # no line per request in the log. The POSIX backend keeps object metadata in extended
-    # attributes, which the cache's filesystem must support (ext4, xfs, btrfs, overlayfs do).
+    # no line per request in the log; --keep-alive: connections kept between requests, as MinIO
+    # and AWS keep them (without it every request, through Toxiproxy too, opened one). The POSIX
+    # backend keeps object metadata in extended attributes, which the cache's filesystem must
+    # support (ext4, xfs, btrfs, overlayfs do).
     start_detached "$VERSITYGW_PID" "$VERSITYGW_LOG" \
         env ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
-        "$VERSITYGW_BIN" --port "127.0.0.1:$S3_PORT" --region "$S3_REGION" --quiet \
+        "$VERSITYGW_BIN" --port "127.0.0.1:$S3_PORT" --region "$S3_REGION" --quiet --keep-alive \
         posix "$VERSITYGW_DATA"
     wait_until_answers s3 "$VERSITYGW_PID" "$VERSITYGW_LOG" s3_answers
     say "s3: up on $(s3_address) (versitygw $VERSITYGW_VERSION, log: $VERSITYGW_LOG)"
