@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -41,6 +41,32 @@ REASON_HEADER = "profefe-dead-letter-reason"
 SOURCE_HEADER = "profefe-dead-letter-source"
 
 log = logging.getLogger(__name__)
+
+
+def _sender_backs_off(producer: KafkaProducer) -> None:
+    """Two faults of kafka-python 3's producer while a broker is away, each of which made its
+    sender spin: the ingest-api spent a whole core for as long as Kafka was down and ~20 s after
+    (the fault suite's Kafka outage, 18 s of it). The sender takes the reconnect backoff, which
+    the client gives in seconds, for milliseconds; and it asks for a metadata update on every
+    turn while a partition has no known leader, each ask waking its own poll at once. Here the
+    client of this producer (its sender's alone) answers in milliseconds, and an ask while one
+    is pending changes nothing, as in Kafka's Java client."""
+    client: Any = getattr(getattr(producer, "_sender", None), "_client", None)
+    delay_seconds = getattr(client, "connection_delay", None)
+    if delay_seconds is not None:
+        client.connection_delay = lambda node_id: delay_seconds(node_id) * 1000
+    metadata: Any = getattr(producer, "_metadata", None)
+    ask = getattr(metadata, "request_update", None)
+    if ask is None or not hasattr(metadata, "_need_update") or not hasattr(metadata, "_future"):
+        return
+
+    def request_update():
+        pending = metadata._future
+        if metadata._need_update and pending is not None and not pending.is_done:
+            return pending
+        return ask()
+
+    metadata.request_update = request_update
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,7 @@ class KafkaQueue:
                     )
                 except KafkaError as exc:
                     raise Unavailable(f"Kafka at {s.bootstrap} does not answer: {exc}") from exc
+                _sender_backs_off(self._producer)
             return self._producer
 
     # consuming ---------------------------------------------------------------------------
