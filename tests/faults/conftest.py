@@ -11,25 +11,28 @@ from tests.faults import harness
 from tests.toxiproxy import Toxiproxy, ToxiproxyError
 from tests.support import unavailable
 
-ROWS: list[dict] = []
+ROWS = harness.ROWS
 
 
 class Rig:
-    """One distributed deployment for every scenario: two query-api replicas, an ingest-api and
-    two indexers.
-    Every daemon reaches Kafka, S3 and PostgreSQL through a Toxiproxy proxy, and the load reaches
-    the ingest-api through one: `links` names them, for the network faults."""
+    """One distributed deployment for the scenarios of a module: two query-api replicas, an
+    ingest-api and two indexers. With `proxies`, every daemon reaches Kafka, S3 and PostgreSQL
+    through a Toxiproxy proxy, and the load reaches the ingest-api through one: `links` names
+    them, for the network faults. Without, everything connects directly: passing every byte on
+    cost Toxiproxy 6-7 core-seconds a scenario, which only the network's faults need."""
 
-    def __init__(self, stack: distributed.Stack, proxies: Toxiproxy) -> None:
+    def __init__(self, stack: distributed.Stack, proxies: Toxiproxy | None) -> None:
         self.stack = stack
         self.proxies = proxies
-        self.links = [f"{stack.name}-{name}" for name in ("s3", "postgres", "ingest")]
-        stack.via["s3"] = proxies.create(self.links[0], stack.s3["endpoint"])
-        url = sa.engine.make_url(stack.admin_url)
-        stack.via["postgres"] = proxies.create(self.links[1], f"{url.host}:{url.port}")
-        # Made by scripts/services.sh: the broker's second listener advertises this proxy.
-        stack.via["kafka"] = proxies.proxy("kafka")["listen"]
-        self.links.append("kafka")
+        self.links: list[str] = []
+        if proxies is not None:
+            self.links = [f"{stack.name}-{name}" for name in ("s3", "postgres", "ingest")]
+            stack.via["s3"] = proxies.create(self.links[0], stack.s3["endpoint"])
+            url = sa.engine.make_url(stack.admin_url)
+            stack.via["postgres"] = proxies.create(self.links[1], f"{url.host}:{url.port}")
+            # Made by scripts/services.sh: the broker's second listener advertises this proxy.
+            stack.via["kafka"] = proxies.proxy("kafka")["listen"]
+            self.links.append("kafka")
         stack.migrate()
         # Two replicas, as a deployment scales its reads: the audit's downloads use both cores.
         self.queries = [stack.start("query-api"), stack.start("query-api")]
@@ -37,7 +40,9 @@ class Rig:
         self.query_urls = [str(q.url) for q in self.queries]
         self.ingest = stack.start("ingest-api")
         assert self.ingest.url is not None
-        self.ingest_url = "http://" + proxies.create(self.links[2], self.ingest.url.removeprefix("http://"))
+        self.ingest_url = self.ingest.url
+        if proxies is not None:
+            self.ingest_url = "http://" + proxies.create(self.links[2], self.ingest.url.removeprefix("http://"))
         self.indexers = [stack.start("indexer"), stack.start("indexer")]
         for d in (*self.queries, self.ingest, *self.indexers):
             stack.wait_ready(d)
@@ -57,26 +62,40 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(request, tmp_path_factory):
+    """The stack of test_faults.py's scenarios, connected directly."""
+    yield from _rig(request, tmp_path_factory, proxied=False)
+
+
+@pytest.fixture(scope="module")
+def proxied_rig(request, tmp_path_factory):
+    """The stack of the network's faults, every connection through Toxiproxy."""
+    yield from _rig(request, tmp_path_factory, proxied=True)
+
+
+def _rig(request, tmp_path_factory, *, proxied: bool):
     kafka, s3, pg = distributed.real_services(request)
     url = sa.engine.make_url(pg)
     for name, address in (("kafka", kafka), ("s3", s3["endpoint"]), ("postgres", f"{url.host}:{url.port}")):
         if not harness.managed_by_services_sh(name, address):
             unavailable(f"{name} at {address} run by scripts/services.sh (the fault suite stops and starts it)")
-    proxies: Toxiproxy = request.getfixturevalue("toxiproxy")
-    try:
-        kafka_proxy = proxies.proxy("kafka")["listen"]
-    except ToxiproxyError as exc:
-        unavailable(f"Toxiproxy's kafka proxy, made by scripts/services.sh ({exc})")
-    assert_broker_behind(kafka_proxy)
+    proxies: Toxiproxy | None = None
+    if proxied:
+        proxies = request.getfixturevalue("toxiproxy")
+        try:
+            kafka_proxy = proxies.proxy("kafka")["listen"]
+        except ToxiproxyError as exc:
+            unavailable(f"Toxiproxy's kafka proxy, made by scripts/services.sh ({exc})")
+        assert_broker_behind(kafka_proxy)
     stack = distributed.Stack(kafka, s3, pg, tmp_path_factory.mktemp("faults"),
                               name="fault" + uuid.uuid4().hex[:8])
     try:
         yield Rig(stack, proxies)
     finally:
         stack.close()
-        for name in proxies.names():
-            if name.startswith(f"{stack.name}-"):
-                proxies.delete(name)
+        if proxies is not None:
+            for name in proxies.names():
+                if name.startswith(f"{stack.name}-"):
+                    proxies.delete(name)
 
 
 def assert_broker_behind(address: str) -> None:

@@ -15,9 +15,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urlencode
 
 from services.importer import parse_retry_after
@@ -25,6 +25,9 @@ from shared import pprof
 from shared.model import format_time
 from tests.e2e import distributed
 from tests.toxiproxy import Toxic, Toxiproxy
+
+if TYPE_CHECKING:
+    from tests.faults.conftest import Rig
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT / "tests" / "testdata"
@@ -398,6 +401,63 @@ def audit(scenario: str, query_urls: list[str], service: str, load: Load, window
                                  f"acknowledged sum {[sum(col) for col in zip(*want.values())]}")
     result.phases["merge"] = time.monotonic() - downloaded_at
     return result
+
+
+# -- a scenario ---------------------------------------------------------------------------------
+
+PROFILES = 2000
+# Uploads/s. At 200 the 2,000 are in within ~10 s and an S3 or PostgreSQL outage (which only the
+# indexers see) still begins with most of them not yet indexed; the audit, not the load, is most
+# of a scenario's time.
+RATE = 200.0
+FAULT_AFTER = 400  # acknowledged uploads before the fault
+ROWS: list[dict] = []  # one per scenario run, for the table printed at the end
+
+
+def now_window() -> tuple[datetime, datetime, list[int]]:
+    """A window around now, and one distinct time_nanos per upload inside it."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+    base = int(start.timestamp()) * 1_000_000_000 + 60 * 1_000_000_000
+    return start, start + timedelta(hours=1), [base + i * 1000 for i in range(PROFILES)]
+
+
+def run(rig: Rig, scenario: str, service: str, fault, *, times=None, rate: float = RATE,
+        hold_last: int = 0) -> Audit:
+    """`PROFILES` uploads to `service` while `fault(load)` breaks something, then the audit."""
+    start, end, stamps = times if times is not None else now_window()
+    bodies = make_bodies(rig.fixtures, stamps)
+    load = Load(rig.ingest_url, service, bodies, rate=rate, hold_last=hold_last).start()
+    began = time.monotonic()
+    try:
+        fault(load)
+    finally:
+        load.release()
+        load.join()
+    loaded = time.monotonic() - began
+    rig.check_alive()
+    result = audit(scenario, rig.query_urls, service, load, (start, end), rig.fixture_stacks)
+    result.seconds = time.monotonic() - began
+    result.phases = {"load and fault": loaded, **result.phases}
+    ROWS.append(result.row())
+    return result
+
+
+def assert_clean(result: Audit) -> None:
+    assert result.acknowledged >= PROFILES, result.row()
+    problems = {
+        "refused uploads": result.refused[:5],
+        "lost (acknowledged, not listed)": result.lost[:10],
+        "altered (downloads differ)": result.altered[:10],
+        "stored twice": result.duplicated,
+        "listed, never sent": result.strangers[:10],
+        "merge": result.merge_note,
+    }
+    assert result.clean, {k: v for k, v in problems.items() if v}
+
+
+def indexer_retries(rig: Rig) -> int:
+    """Retries of a step the indexers logged (a store or Kafka did not answer), all told."""
+    return sum(d.log().count("; retrying in ") for d in rig.indexers)
 
 
 def table(rows: list[dict]) -> str:

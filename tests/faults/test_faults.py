@@ -3,12 +3,10 @@
 Each scenario POSTs 2,000 distinct Go CPU profiles to its own service at a steady pace, with
 clients that retry 503s and refused connections, and breaks one thing while they do: an indexer
 is SIGKILLed and restarted; Kafka, the S3 server or PostgreSQL is stopped for 10 s and started
-again; a compactor is SIGKILLed in the middle of building windows; the network between every
-daemon and Kafka, S3 and PostgreSQL, and between the clients and the ingest-api, turns slow,
-narrow, resetting or silent (Toxiproxy) and comes back. Then the audit: every
-profile that got a 200 is listed and downloads byte-identical, no profile is stored twice, and
-the merge over the whole run equals the sum of the acknowledged uploads. The table of all
-scenarios is printed at the end of the run.
+again; a compactor is SIGKILLed in the middle of building windows (the network's faults are in
+test_network.py). Then the audit: every profile that got a 200 is listed and downloads
+byte-identical, no profile is stored twice, and the merge over the whole run equals the sum of
+the acknowledged uploads. The table of all scenarios is printed at the end of the run.
 """
 from __future__ import annotations
 
@@ -22,62 +20,16 @@ import sqlalchemy as sa
 
 from shared.windows import WINDOW_PREFIX
 from tests.faults import harness
-from tests.faults.conftest import ROWS, Rig
-from tests.toxiproxy import Toxic
+from tests.faults.harness import FAULT_AFTER, PROFILES, ROWS, RATE, assert_clean, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.kafka, pytest.mark.s3, pytest.mark.postgres]
 
-PROFILES = 2000
-# Uploads/s. At 200 the 2,000 are in within ~10 s and an S3 or PostgreSQL outage (which only the
-# indexers see) still begins with most of them not yet indexed; the audit, not the load, is most
-# of a scenario's time. Kafka's outage must catch uploads in flight, hence its slower pace.
-RATE = 200.0
+# Kafka's outage must catch uploads in flight, hence its slower pace.
 KAFKA_RATE = 100.0
 # The compactor scenario's load lasts 20 s (see there).
 COMPACTOR_RATE = 100.0
 COMPACTOR_HELD = 200  # of its uploads, sent only once the compactor was killed
-FAULT_AFTER = 400  # acknowledged uploads before the fault
 OUTAGE_SECONDS = 10.0
-
-
-def now_window() -> tuple[datetime, datetime, list[int]]:
-    """A window around now, and one distinct time_nanos per upload inside it."""
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
-    base = int(start.timestamp()) * 1_000_000_000 + 60 * 1_000_000_000
-    return start, start + timedelta(hours=1), [base + i * 1000 for i in range(PROFILES)]
-
-
-def run(rig: Rig, scenario: str, service: str, fault, *, times=None, rate: float = RATE,
-        hold_last: int = 0) -> harness.Audit:
-    start, end, stamps = times if times is not None else now_window()
-    bodies = harness.make_bodies(rig.fixtures, stamps)
-    load = harness.Load(rig.ingest_url, service, bodies, rate=rate, hold_last=hold_last).start()
-    began = time.monotonic()
-    try:
-        fault(load)
-    finally:
-        load.release()
-        load.join()
-    loaded = time.monotonic() - began
-    rig.check_alive()
-    result = harness.audit(scenario, rig.query_urls, service, load, (start, end), rig.fixture_stacks)
-    result.seconds = time.monotonic() - began
-    result.phases = {"load and fault": loaded, **result.phases}
-    ROWS.append(result.row())
-    return result
-
-
-def assert_clean(result: harness.Audit) -> None:
-    assert result.acknowledged >= PROFILES, result.row()
-    problems = {
-        "refused uploads": result.refused[:5],
-        "lost (acknowledged, not listed)": result.lost[:10],
-        "altered (downloads differ)": result.altered[:10],
-        "stored twice": result.duplicated,
-        "listed, never sent": result.strangers[:10],
-        "merge": result.merge_note,
-    }
-    assert result.clean, {k: v for k, v in problems.items() if v}
 
 
 def test_an_indexer_killed_with_sigkill_and_restarted(rig):
@@ -114,72 +66,6 @@ def test_a_service_stopped_for_ten_seconds(rig, service):
     ROWS[-1]["detail"] = f"{service} down for {o.up_at - o.down_at:.1f} s, its restart included"
     if service == "kafka":
         assert result.statuses.get(503, 0) + result.statuses.get(0, 0) > 0, "the ingest API never refused"
-    assert_clean(result)
-
-
-# Toxics on every link (Toxiproxy's names; upstream is client to server): what the row says, how
-# long they stay, the toxics.
-NETWORK_FAULTS = {
-    "latency": ("2 s latency", 10.0, [Toxic("slow", "latency", "downstream", {"latency": 2000, "jitter": 0})]),
-    # 8 KB/s each way per connection: a 20 KB upload takes 2.5 s on every hop.
-    "trickle": ("bandwidth 8 KB/s", 10.0, [Toxic("narrow-up", "bandwidth", "upstream", {"rate": 8}),
-                                           Toxic("narrow-down", "bandwidth", "downstream", {"rate": 8})]),
-    # Half the connections are closed after their first 8 KiB from the client (inside a
-    # request: every upload is larger), and half lose the first answer to a TCP reset (the
-    # request was served, its answer never arrives).
-    "resets": ("resets mid-request", 10.0, [
-        Toxic("cut", "limit_data", "upstream", {"bytes": 8192}, toxicity=0.5),
-        Toxic("reset", "reset_peer", "downstream", {"timeout": 0}, toxicity=0.5)]),
-    # Everything sent is dropped and no connection is closed.
-    "blackhole": ("blackhole", 20.0, [Toxic("drop-up", "timeout", "upstream", {"timeout": 0}),
-                                      Toxic("drop-down", "timeout", "downstream", {"timeout": 0})]),
-}
-
-
-@pytest.mark.parametrize("kind", list(NETWORK_FAULTS))
-def test_the_network_misbehaving(rig, kind):
-    """The toxics on every link (each daemon to Kafka, S3, PostgreSQL; the clients to the
-    ingest-api) after 400 acknowledgements; when they are gone, every daemon must carry on by
-    itself: the clients get 200s again and everything acknowledged is indexed. The blackhole
-    starts on the S3 and PostgreSQL links alone, so the indexers are caught in the middle of
-    their batches while uploads still arrive, and spreads to Kafka and the clients halfway."""
-    what, seconds, toxics = NETWORK_FAULTS[kind]
-    service = f"fault-net-{kind}"
-    start, end, stamps = now_window()
-    seen: dict[str, float] = {}
-    loads: list[harness.Load] = []
-    retries_before = _indexer_retries(rig)
-    stores = [link for link in rig.links if link.endswith(("-s3", "-postgres"))]
-    staged = kind == "blackhole"
-
-    def fault(load):
-        loads.append(load)
-        load.wait_for(FAULT_AFTER)
-        first = stores if staged else rig.links
-        faults = [harness.NetworkFault(rig.proxies, first, toxics, seconds).start()]
-        if staged:
-            time.sleep(seconds / 2)
-            rest = [link for link in rig.links if link not in stores]
-            faults.append(harness.NetworkFault(rig.proxies, rest, toxics, seconds / 2).start())
-        for net in faults:
-            net.join()
-        seen["on"] = max(n.off_at for n in faults) - faults[0].on_at
-        seen["off_at"] = max(n.off_at for n in faults)
-        acked = {u.id for u in load.uploads if u.id}
-        deadline = time.monotonic() + harness.VISIBLE_TIMEOUT
-        while not acked <= set(harness.list_ids(rig.query.url, service, (start, end))):
-            assert time.monotonic() < deadline, f"what was acknowledged before {what} ended was not all indexed"
-            time.sleep(0.25)
-        seen["indexed"] = time.monotonic() - seen["off_at"]
-
-    links = "stores, then all" if staged else "all links"
-    result = run(rig, f"{what} {seconds:g} s, {links}", service, fault, times=(start, end, stamps))
-    after = [u.acked_at - seen["off_at"] for u in loads[0].uploads if u.acked_at > seen["off_at"]]
-    # Every upload may have had its 200 before the toxics ended (a long fault outlasts the load).
-    first = f"first 200 in {min(after):.1f} s" if after else "no upload left to acknowledge"
-    ROWS[-1]["detail"] = (f"toxics on for {seen['on']:.1f} s; after: {first}, "
-                          f"all acknowledged until then indexed in {seen['indexed']:.1f} s; "
-                          f"indexer retries {_indexer_retries(rig) - retries_before}")
     assert_clean(result)
 
 
@@ -260,11 +146,6 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
     # One clean daily window holds every acknowledged upload: the whole-day merge came from it.
     assert seen["daily"] == (1, result.acknowledged), seen
     assert_clean(result)
-
-
-def _indexer_retries(rig: Rig) -> int:
-    """Retries of a step the indexers logged (a store or Kafka did not answer), all told."""
-    return sum(d.log().count("; retrying in ") for d in rig.indexers)
 
 
 def _passes(compactor) -> list[str]:
