@@ -130,6 +130,7 @@ class KafkaQueue:
                         allow_auto_create_topics=False,
                         max_request_size=s.max_message_bytes,
                         linger_ms=2,  # concurrent uploads share one request
+                        reconnect_backoff_max_ms=s.reconnect_backoff_max_ms,
                         max_block_ms=give_up_ms,
                         # The first publish connects: without this, an unreachable broker held
                         # it for kafka-python's 30 s, whatever the publish timeout.
@@ -222,6 +223,7 @@ class KafkaQueue:
                         max_partition_fetch_bytes=s.max_message_bytes,
                         fetch_max_bytes=max(52_428_800, s.max_message_bytes),
                         fetch_max_wait_ms=s.fetch_max_wait_ms,
+                        reconnect_backoff_max_ms=s.reconnect_backoff_max_ms,
                         request_timeout_ms=int(s.request_timeout * 1000),
                         bootstrap_timeout_ms=int(s.request_timeout * 1000),
                         session_timeout_ms=int(s.session_timeout * 1000),
