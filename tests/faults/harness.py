@@ -222,20 +222,27 @@ class Outage:
         self.name, self.seconds = name, seconds
         self.error: BaseException | None = None
         self.down_at = self.up_at = 0.0
+        self._down = threading.Event()  # set once the service is down, or its stop failed
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> "Outage":
         self._thread.start()
         return self
 
+    def wait_down(self) -> None:
+        """Until the service is down (or its stop failed, which join() then raises)."""
+        self._down.wait(600)
+
     def _run(self) -> None:
         try:
             services_sh("down", self.name)
             self.down_at = time.monotonic()
+            self._down.set()
             time.sleep(self.seconds)
         except BaseException as exc:  # noqa: BLE001 - handed to the test through join()
             self.error = exc
         finally:
+            self._down.set()
             try:
                 services_sh("up", self.name)
                 self.up_at = time.monotonic()
