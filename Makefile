@@ -30,21 +30,20 @@ $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
 	$(UV_HOME)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-# The project is built in its own virtualenv (maturin, the build-system's requirement, installed
-# there first) rather than in a fresh build environment each time: maturin is then always handed
-# the same interpreter, so cargo does not rebuild pyo3 for every install. The installed modules are
-# compiled to bytecode at once: where PYTHONDONTWRITEBYTECODE is set, every process (each daemon's
-# start) would otherwise compile SQLAlchemy, Flask and the rest from source again, 1-2 s of CPU.
-# pyo3's build script asks the interpreter maturin names for its configuration, and every clone's
+# pyo3's build script asks the interpreter it is handed for its configuration, and every clone's
 # virtualenv is a new interpreter path: cargo compiled pyo3 again in each (7 s of a new clone's
 # install, 15 s of CPU). An abi3 module (native/Cargo.toml: abi3-py311) needs no more than this
-# file says, the same for every clone.
+# file says, the same for every clone and every install.
 PYO3_CONFIG := $(CACHE)/pyo3-abi3-py311.txt
 $(PYO3_CONFIG):
 	@mkdir -p $(@D)
 	@printf 'implementation=CPython\nversion=3.11\nshared=true\nabi3=true\npointer_width=%s\nbuild_flags=\nsuppress_build_script_link_lines=false\n' \
 		"$$($(PYTHON) -c 'import struct; print(struct.calcsize("P") * 8)')" >$@
 
+# The project is built in its own virtualenv (maturin, the build-system's requirement, installed
+# there first) rather than in a fresh build environment each time. The installed modules are
+# compiled to bytecode at once: where PYTHONDONTWRITEBYTECODE is set, every process (each daemon's
+# start) would otherwise compile SQLAlchemy, Flask and the rest from source again, 1-2 s of CPU.
 BUILD_REQUIRES = $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
 $(STAMP): pyproject.toml $(NATIVE) | $(UV) $(PYO3_CONFIG)
 	@test -x $(BIN)/python || $(UV) venv --quiet --seed --python $(PYTHON) $(VENV)

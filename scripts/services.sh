@@ -51,13 +51,20 @@ need_tool() {
     command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"
 }
 
+# The number a PID file holds; status 1 for a missing, empty or garbled file.
+pid_in() {
+    local pid
+    [[ -s $1 ]] || return 1
+    pid=$(head -n1 "$1")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    printf '%s\n' "$pid"
+}
+
 # The PID recorded in a PID file when that process is alive and is what we started (its command
 # line contains `marker`); nothing, and status 1, for a missing or stale file.
 live_pid() {
     local pid_file=$1 marker=$2 pid
-    [[ -s $pid_file ]] || return 1
-    pid=$(head -n1 "$pid_file")
-    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    pid=$(pid_in "$pid_file") || return 1
     [[ -r /proc/$pid/cmdline ]] || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker" || return 1
     printf '%s\n' "$pid"
@@ -95,8 +102,7 @@ process_running() {
 # found by live_pid) dies or after START_TIMEOUT seconds, printing the tail of the service's log.
 wait_until_answers() {
     local name=$1 pid_file=$2 log=$3 check=$4 pid
-    pid=$(head -n1 "$pid_file" 2>/dev/null) || pid=
-    [[ $pid =~ ^[0-9]+$ ]] || fail "$name: no PID in $pid_file"
+    pid=$(pid_in "$pid_file") || fail "$name: no PID in $pid_file"
     local deadline=$((SECONDS + START_TIMEOUT))
     until "$check" >/dev/null 2>&1; do
         if ! process_running "$pid"; then

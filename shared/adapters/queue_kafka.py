@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 def _sender_backs_off(producer: KafkaProducer) -> None:
     """Two faults of kafka-python 3's producer while a broker is away, each of which made its
     sender spin: the ingest-api spent a whole core for as long as Kafka was down and ~20 s after
-    (the fault suite's Kafka outage, 18 s of it). The sender takes the reconnect backoff, which
+    (the fault suite's Kafka outage). The sender takes the reconnect backoff, which
     the client gives in seconds, for milliseconds; and it asks for a metadata update on every
     turn while a partition has no known leader, each ask waking its own poll at once. Here the
     client of this producer (its sender's alone) answers in milliseconds, and an ask while one

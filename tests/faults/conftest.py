@@ -11,9 +11,6 @@ from tests.faults import harness
 from tests.toxiproxy import Toxiproxy, ToxiproxyError
 from tests.support import unavailable
 
-ROWS = harness.ROWS
-
-
 class Rig:
     """One distributed deployment for the scenarios of a module: two query-api replicas, an
     ingest-api and two indexers. With `proxies`, every daemon reaches Kafka, S3 and PostgreSQL
@@ -117,6 +114,6 @@ def assert_broker_behind(address: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if ROWS:
+    if harness.ROWS:
         terminalreporter.section("fault suite: every acknowledged profile accounted for")
-        terminalreporter.write_line(harness.table(ROWS))
+        terminalreporter.write_line(harness.table(harness.ROWS))

@@ -38,12 +38,12 @@ NETWORK_FAULTS = {
 
 @pytest.mark.parametrize("kind", list(NETWORK_FAULTS))
 def test_the_network_misbehaving(proxied_rig, kind):
-    rig = proxied_rig
     """The toxics on every link (each daemon to Kafka, S3, PostgreSQL; the clients to the
     ingest-api) after 400 acknowledgements; when they are gone, every daemon must carry on by
     itself: the clients get 200s again and everything acknowledged is indexed. The blackhole
     starts on the S3 and PostgreSQL links alone, so the indexers are caught in the middle of
     their batches while uploads still arrive, and spreads to Kafka and the clients halfway."""
+    rig = proxied_rig
     what, seconds, toxics = NETWORK_FAULTS[kind]
     service = f"fault-net-{kind}"
     start, end, stamps = now_window()

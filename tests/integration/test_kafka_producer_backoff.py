@@ -6,12 +6,11 @@ shows the CPU they save)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 
 from shared.adapters.queue_kafka import KafkaQueue, KafkaSettings, create_topics
-from shared.model import IngestRecord, Labels, ProfileType, new_id
+from tests.contract.test_queue import record
 from tests.services import drop_topics
 
 pytestmark = pytest.mark.kafka
@@ -24,18 +23,12 @@ def producer(kafka_bootstrap: str):
     create_topics(settings, partitions=1)
     queue = KafkaQueue(settings)
     try:
-        queue.publish(_record(), timeout=30)
+        queue.publish(record(), timeout=30)
         assert queue._producer is not None
         yield queue._producer
     finally:
         queue.close()
         drop_topics(kafka_bootstrap, settings.topic, settings.dead_letter_topic)
-
-
-def _record() -> IngestRecord:
-    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    return IngestRecord(id=new_id(), service="svc", type=ProfileType.CPU, labels=Labels.parse(""), created_at=at,
-                        received_at=at, body=b"\x1f\x8b profile", signature="samples/count,cpu/nanoseconds")
 
 
 def test_the_sender_reads_a_reconnect_backoff_in_milliseconds(producer) -> None:
