@@ -55,6 +55,7 @@ class SqlWindowStore:
     def __init__(self, url: str, timeouts: SqlTimeouts | None = None) -> None:
         self.url = url
         self.engine = create_engine(url, timeouts)
+        self._unavailable = unavailable_on_error(url)  # stateless: one for every call
         self.locking = self.engine.dialect.name == "postgresql"
         put = upsert(self.engine)(windows)
         self._put_window = put.on_conflict_do_update(
@@ -325,8 +326,8 @@ class SqlWindowStore:
                 found.update(conn.execute(sa.select(windows.c.blob_key).where(windows.c.blob_key.in_(chunk))).scalars())
         return found
 
-    def _guard(self):
-        return unavailable_on_error(self.url)
+    def _guard(self) -> unavailable_on_error:
+        return self._unavailable
 
 
 class SqlHourClaim:
