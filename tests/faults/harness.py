@@ -8,6 +8,7 @@ Only a 200 counts as acknowledged; the audit then holds the system to every ackn
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import subprocess
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from services.importer import parse_retry_after
 from shared import pprof
@@ -340,6 +341,41 @@ def list_ids(query_url: str, service: str, window: tuple[datetime, datetime]) ->
     return [p["id"] for p in json.loads(data)["body"]]
 
 
+class Downloads:
+    """GETs over one kept-alive connection per thread and server: thousands of downloads then
+    cost the query-api and the audit no connection setup each."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def get(self, base: str, target: str) -> tuple[int, bytes]:
+        """(status, body); (0, b"") when there is no whole answer, the connection then dropped."""
+        conns: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.get(base)
+        if conn is None:
+            conn = conns[base] = http.client.HTTPConnection(urlsplit(base).netloc, timeout=60)
+            with self._lock:
+                self._opened.append(conn)
+        try:
+            conn.request("GET", target)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            del conns[base]
+            return 0, b""
+
+    def __enter__(self) -> "Downloads":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+
+
 def audit(scenario: str, query_urls: list[str], service: str, load: Load, window: tuple[datetime, datetime],
           fixture_stacks: list[Stacks]) -> Audit:
     """Held to what `load` was told, through the query-api replicas at `query_urls` (the downloads
@@ -356,7 +392,7 @@ def audit(scenario: str, query_urls: list[str], service: str, load: Load, window
 
     def fetch(n: int, pid: str) -> tuple[str, bytes | None]:
         for _ in range(3):
-            status, _, data = distributed.request(query_urls[n % len(query_urls)], "GET", f"/api/0/profiles/{pid}")
+            status, data = downloads.get(query_urls[n % len(query_urls)], f"/api/0/profiles/{pid}")
             if status == 200:
                 return pid, data
             time.sleep(0.5)
@@ -364,7 +400,7 @@ def audit(scenario: str, query_urls: list[str], service: str, load: Load, window
 
     listed_at = time.monotonic()
     unique = list(dict.fromkeys(listed))
-    with ThreadPoolExecutor(8) as pool:
+    with Downloads() as downloads, ThreadPoolExecutor(8) as pool:
         downloaded = dict(pool.map(fetch, range(len(unique)), unique))
     downloaded_at = time.monotonic()
 
