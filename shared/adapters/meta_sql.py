@@ -64,7 +64,7 @@ class SqlMetaStore:
         self._stamp_versions = sa.update(p).where(p.c.id.in_(sa.bindparam("ids", expanding=True))).values(
             version=counter.scalar_subquery())
         # A read by id is every single-profile download: building the statement and its cache key
-        # anew each time, and rendering the URL for the error message, were a tenth of its CPU.
+        # anew each time, and rendering the URL for the error message, were a seventh of its CPU.
         self._get_by_ids = _WITH_SERIES_LABELS.where(p.c.id.in_(sa.bindparam("ids", expanding=True)))
         self._unavailable = unavailable_on_error(url)  # stateless: one for every call
 
