@@ -69,6 +69,14 @@ def _sender_backs_off(producer: KafkaProducer) -> None:
     metadata.request_update = request_update
 
 
+def _fetches_wait(consumer: KafkaConsumer, max_wait_ms: int) -> None:
+    """The broker-side wait of the consumer's next fetches. kafka-python reads it from its
+    fetcher's config as it builds each fetch, and offers no other way to change it."""
+    config = getattr(getattr(consumer, "_fetcher", None), "config", None)
+    if isinstance(config, dict) and "fetch_max_wait_ms" in config:
+        config["fetch_max_wait_ms"] = max_wait_ms
+
+
 @dataclass(frozen=True)
 class _Token:
     partition: TopicPartition
@@ -151,6 +159,7 @@ class KafkaQueue:
             batches = consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except KafkaError as exc:
             raise Unavailable(f"Kafka poll failed: {exc}") from exc
+        _fetches_wait(consumer, self.settings.fetch_max_wait_ms if batches else self.settings.idle_fetch_max_wait_ms)
         out = []
         with self._lock:
             for tp, messages in batches.items():
