@@ -6,31 +6,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
-from flask import Flask
-
-from services.compactor.worker import Compactor
-from services.indexer.worker import Indexer
-from services.ingest_api import app as ingest_app
 from services.observe.health import Check, HealthServer
 from services.observe.liveness import IndexerMetrics, Progress
 from services.observe.metrics import IndexerCollector, Metrics
 from services.process import runner
-from services.query_api import app as query_app
-from services.query_api.query import Stores
 from services.roles import CompactorRole, IndexerRole, IngestApiRole, MigrateRole, QueryApiRole
-from services.web import auth
-from services.web.access import CountingBlobs, counting_publish, instrument
 from services.wiring.startup import CannotStart, announce
-from shared.adapters.meta_sql import SqlMetaStore, migrate
 from shared.adapters.settings import KafkaSettings, S3Settings
-from shared.adapters.windows_sql import SqlWindowStore
 from shared.model import IngestRecord
 from shared.ports import BlobStore, Queue
 from shared.settings import Address
 
+# Each role imports what only it uses inside its builder (Flask apps, SQLAlchemy stores, the
+# workers): a daemon's start then loads its own role's libraries alone.
 if TYPE_CHECKING:
+    from flask import Flask
+
+    from services.compactor.worker import Compactor
+    from services.indexer.worker import Indexer
     from shared.adapters.blobs_s3 import S3BlobStore
+    from shared.adapters.meta_sql import SqlMetaStore
     from shared.adapters.queue_kafka import KafkaQueue
+    from shared.adapters.windows_sql import SqlWindowStore
 
 
 def open_queue(kafka: KafkaSettings) -> KafkaQueue:
@@ -50,6 +47,10 @@ def open_blobs(s3: S3Settings) -> S3BlobStore:
 
 def ingest_api_app(queue: Queue, cfg: IngestApiRole, metrics: Metrics | None = None) -> Flask:
     """`profefe ingest-api`: a 200 means Kafka acknowledged the record with acks=all."""
+    from services.ingest_api import app as ingest_app
+    from services.web import auth
+    from services.web.access import counting_publish, instrument
+
     kafka = cfg.validate()
     metrics = metrics or Metrics("ingest-api")
 
@@ -87,12 +88,20 @@ class QueryPorts:
 
 
 def open_query(cfg: QueryApiRole) -> QueryPorts:
+    from shared.adapters.meta_sql import SqlMetaStore
+    from shared.adapters.windows_sql import SqlWindowStore
+
     s3 = cfg.validate()
     return QueryPorts(blobs=open_blobs(s3), meta=SqlMetaStore(cfg.database_url, cfg.sql_timeouts),
                       windows=SqlWindowStore(cfg.database_url, cfg.sql_timeouts))
 
 
 def query_api_app(ports: QueryPorts, cfg: QueryApiRole, metrics: Metrics | None = None) -> Flask:
+    from services.query_api import app as query_app
+    from services.query_api.query import Stores
+    from services.web import auth
+    from services.web.access import CountingBlobs, instrument
+
     stores = Stores(meta=ports.meta, blobs=CountingBlobs(ports.blobs), windows=ports.windows)
     app = query_app.create_app(stores, cfg.query, {"postgresql": ports.meta.ping, "s3": ports.blobs.ping})
     return auth.protect(instrument(app, metrics or Metrics("query-api")), cfg.auth)
@@ -113,6 +122,9 @@ def run_query_api(cfg: QueryApiRole) -> int:
 
 def indexer(cfg: IndexerRole, metrics: Metrics | None = None) -> Indexer:
     """poll (Kafka) -> blobs (S3) -> rows in one transaction (PostgreSQL) -> commit offsets."""
+    from services.indexer.worker import Indexer
+    from shared.adapters.meta_sql import SqlMetaStore
+
     kafka, s3 = cfg.validate()
     queue = open_queue(kafka)
     on_step = IndexerMetrics(queue, metrics) if metrics is not None else None
@@ -146,6 +158,9 @@ def run_indexer(cfg: IndexerRole) -> int:
 
 def compactor(cfg: CompactorRole) -> Compactor:
     """Windows and retention over PostgreSQL (claims with SKIP LOCKED) and S3; replicas are safe."""
+    from services.compactor.worker import Compactor
+    from shared.adapters.windows_sql import SqlWindowStore
+
     s3 = cfg.validate()
     return Compactor(SqlWindowStore(cfg.database_url, cfg.sql_timeouts), open_blobs(s3), cfg.compactor)
 
@@ -166,6 +181,7 @@ def run_compactor(cfg: CompactorRole) -> int:
 def migrate_all(cfg: MigrateRole) -> Iterator[str]:
     """Topics, bucket and schema, each created when missing; says what was done, line by line."""
     from shared.adapters.blobs_s3 import create_bucket
+    from shared.adapters.meta_sql import migrate
     from shared.adapters.queue_kafka import create_topics
 
     kafka, s3 = cfg.validate()
