@@ -31,7 +31,7 @@ class Rig:
             stack.via["kafka"] = proxies.proxy("kafka")["listen"]
             self.links.append("kafka")
         stack.migrate()
-        # Two replicas, as a deployment scales its reads: the audit's downloads use both cores.
+        # Two replicas, as a deployment scales its reads: the audit's downloads go to both.
         self.queries = [stack.start("query-api"), stack.start("query-api")]
         self.query = self.queries[0]
         self.query_urls = [str(q.url) for q in self.queries]

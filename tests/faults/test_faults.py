@@ -4,9 +4,10 @@ Each scenario POSTs 2,000 distinct Go CPU profiles to its own service at a stead
 clients that retry 503s and refused connections, and breaks one thing while they do: an indexer
 is SIGKILLed and restarted; Kafka, the S3 server or PostgreSQL is stopped for 10 s and started
 again; a compactor is SIGKILLed in the middle of building windows (the network's faults are in
-test_network.py). Then the audit: every profile that got a 200 is listed and downloads
-byte-identical, no profile is stored twice, and the merge over the whole run equals the sum of
-the acknowledged uploads. The table of all scenarios is printed at the end of the run.
+test_network.py). Then the audit: every profile that got a 200 is listed and stored
+byte-identical in S3 (a sample of them downloaded through the query-api as well), no profile is
+stored twice, and the merge over the whole run equals the sum of the acknowledged uploads. The
+table of all scenarios is printed at the end of the run.
 """
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def test_a_compactor_killed_in_the_middle_of_a_window(rig):
             assert time.monotonic() < deadline, again.log()[-4000:]
             time.sleep(0.5)
         seen["daily"] = (windows(86400), windows(86400, "sum(w.profiles)"))
-        # Its work checked, it would only poll beside the audit's downloads.
+        # Its work checked, it would only poll beside the audit.
         rig.stack.daemons.remove(again)
         assert again.stop() == 0, again.log()[-4000:]
 
