@@ -5,30 +5,18 @@ mends reach into, which is when they must be looked at again (the fault suite's 
 shows the CPU they save)."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from shared.adapters.queue_kafka import KafkaQueue, KafkaSettings, create_topics
 from tests.contract.test_queue import record
-from tests.services import drop_topics
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def producer(kafka_bootstrap: str):
-    name = "backoff-" + uuid.uuid4().hex[:10]
-    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic=name, dead_letter_topic=f"{name}-dead", group=name)
-    create_topics(settings, partitions=1)
-    queue = KafkaQueue(settings)
-    try:
-        queue.publish(record(), timeout=30)
-        assert queue._producer is not None
-        yield queue._producer
-    finally:
-        queue.close()
-        drop_topics(kafka_bootstrap, settings.topic, settings.dead_letter_topic)
+def producer(kafka_queue):
+    kafka_queue.publish(record(), timeout=30)
+    assert kafka_queue._producer is not None
+    return kafka_queue._producer
 
 
 def test_the_sender_reads_a_reconnect_backoff_in_milliseconds(producer) -> None:
