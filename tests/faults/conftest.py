@@ -48,9 +48,20 @@ class Rig:
 
     def blobs(self):
         from shared.adapters.blobs_s3 import S3BlobStore
+
+        return S3BlobStore(self._s3_settings())
+
+    def s3(self):
+        """A client of the bucket the indexers write, and the bucket's name (for the audit)."""
+        from shared.adapters.blobs_s3 import make_client
+
+        settings = self._s3_settings()
+        return make_client(settings, pool_size=1), settings.bucket
+
+    def _s3_settings(self):
         from tests.contract.conftest import s3_test_settings
 
-        return S3BlobStore(s3_test_settings(dict(self.stack.s3), f"profefe-{self.stack.name}"))
+        return s3_test_settings(dict(self.stack.s3), f"profefe-{self.stack.name}")
 
     def check_alive(self) -> None:
         for d in self.stack.daemons:

@@ -4,8 +4,8 @@ Each scenario POSTs 2,000 distinct Go CPU profiles to its own service at a stead
 clients that retry 503s and refused connections, and breaks one thing while they do: an indexer
 is SIGKILLed and restarted; Kafka, the S3 server or PostgreSQL is stopped for 10 s and started
 again; a compactor is SIGKILLed in the middle of building windows (the network's faults are in
-test_network.py). Then the audit: every profile that got a 200 is listed and stored
-byte-identical in S3 (a sample of them downloaded through the query-api as well), no profile is
+test_network.py). Then the audit: every profile that got a 200 is listed and stored in S3 as
+sent (the MD5 of its ETag; a sample of them downloaded through the query-api as well), no profile is
 stored twice, and the merge over the whole run equals the sum of the acknowledged uploads. The
 table of all scenarios is printed at the end of the run.
 """

@@ -77,3 +77,27 @@ def test_test_buckets_are_dropped_with_their_objects(s3_settings):
     drop_bucket(s3_settings, bucket)
     assert not client.bucket_exists(bucket)
     drop_bucket(s3_settings, bucket)  # gone already: fine
+
+
+def test_the_fault_audit_reads_what_the_store_holds(s3_settings: S3TestSettings) -> None:
+    """The fault suite's audit takes a profile's MD5 from the listing's ETag and reads only an
+    object whose ETag is of another form: this store must give the MD5 of what it was sent, and
+    the audit must tell a changed, a missing and a multipart object from one stored as sent."""
+    from shared.model import blob_key, new_id
+    from tests.faults.harness import md5_hex, stored_digests
+    from tests.services import drop_bucket
+
+    client = _client(s3_settings)
+    bucket = "profefe-services-" + uuid.uuid4().hex[:12]
+    client.make_bucket(bucket)
+    try:
+        kept, changed, missing, large = (new_id() for _ in range(4))
+        body = os.urandom(20_000)
+        big = os.urandom(LARGE_OBJECT_BYTES)
+        client.put_object(bucket, blob_key(kept), io.BytesIO(body), len(body))
+        client.put_object(bucket, blob_key(changed), io.BytesIO(body[::-1]), len(body))
+        client.put_object(bucket, blob_key(large), io.BytesIO(big), len(big), part_size=PART_SIZE)
+        got = stored_digests(client, bucket, [kept, changed, missing, large])
+        assert got == {kept: md5_hex(body), changed: md5_hex(body[::-1]), large: md5_hex(big)}
+    finally:
+        drop_bucket(s3_settings, bucket)
