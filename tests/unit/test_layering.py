@@ -3,6 +3,7 @@ never imports another service; only wiring.py and cli.py see everything."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +49,16 @@ def test_a_service_never_imports_another():
 
 def test_the_rule_is_checked_on_real_files():
     assert files("shared/pprof") and files("services/ingest_api") and files("services/query_api")
+
+
+def test_the_composition_roots_lazy_names_are_the_ones_the_type_checker_sees():
+    """services.wiring loads a name's module on first use (`_NAMES`) and names the same for the
+    type checker under TYPE_CHECKING: a name in one list only would type-check and then fail."""
+    import services.wiring as wiring
+
+    tree = ast.parse((ROOT / "services/wiring/__init__.py").read_text())
+    guarded = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    seen = {(node.module, a.name) for node in guarded.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert seen == {(module, name) for module, names in wiring._NAMES.items() for name in names}
+    for module, name in seen:
+        assert getattr(wiring, name) is getattr(importlib.import_module(module), name)
