@@ -17,6 +17,14 @@ NATIVE := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
 # clone (CI's every run) links the crates compiled before instead of compiling them again; cargo
 # locks the folder while it builds.
 export CARGO_TARGET_DIR ?= $(CACHE)/cargo-target
+# cargo judges a crate's sources by their times, and every file of a new clone is new: the crate
+# was compiled again in each (7-8 s of a new clone's install, 15 s of CPU). So the sources the
+# checkout has not changed since its commit get one fixed old time before a build, and their
+# content's hash reaches the crate as PROFEFE_NATIVE_SOURCES (native/src/lib.rs reads it): cargo
+# compiles the crate again whenever that differs from what it compiled last.
+export PROFEFE_NATIVE_SOURCES := $(shell cat $(NATIVE) | sha256sum | cut -c1-16)
+NATIVE_OLD_TIMES = if git rev-parse -q --verify HEAD >/dev/null 2>&1; then for f in $(NATIVE); do \
+	git diff --quiet HEAD -- "$$f" && touch -d 2000-01-01T00:00:00Z "$$f"; done; fi; true
 
 # uv fills the virtualenv from its cache (~/.cache/uv) in seconds, where pip took 40-50 s in every
 # new clone; uv itself is installed once, from PyPI, into a virtualenv of its own beside the other
@@ -41,19 +49,23 @@ $(PYO3_CONFIG):
 		"$$($(PYTHON) -c 'import struct; print(struct.calcsize("P") * 8)')" >$@
 
 # The project is built in its own virtualenv (maturin, the build-system's requirement, installed
-# there first) rather than in a fresh build environment each time. The installed modules are
-# compiled to bytecode at once: where PYTHONDONTWRITEBYTECODE is set, every process (each daemon's
-# start) would otherwise compile SQLAlchemy, Flask and the rest from source again, 1-2 s of CPU.
+# there first) rather than in a fresh build environment each time. Its modules are compiled to
+# bytecode as they are first imported (`make run` and `make test` let them write it), not all at
+# install: that took 7-8 s of a new clone's install, for many modules nothing imports.
 BUILD_REQUIRES = $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
 $(STAMP): pyproject.toml $(NATIVE) | $(UV) $(PYO3_CONFIG)
 	@test -x $(BIN)/python || $(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python $(BUILD_REQUIRES)
-	PYO3_CONFIG_FILE=$(PYO3_CONFIG) $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python --no-build-isolation -e '.[test]'
+	$(UV) pip install --quiet --python $(BIN)/python $(BUILD_REQUIRES)
+	@$(NATIVE_OLD_TIMES)
+	PYO3_CONFIG_FILE=$(PYO3_CONFIG) $(UV) pip install --quiet --python $(BIN)/python --no-build-isolation -e '.[test]'
 	@touch $@
 
 venv: $(STAMP)
 
-# The embedded collector: SQLite + a blob folder under ./data, no servers needed.
+# The embedded collector: SQLite + a blob folder under ./data, no servers needed. Where
+# PYTHONDONTWRITEBYTECODE is set, each start would compile SQLAlchemy, Flask and the rest from
+# source again (1-2 s of CPU), so it may write bytecode.
+run: export PYTHONDONTWRITEBYTECODE :=
 run: $(STAMP)
 	$(BIN)/profefe serve --addr $(ADDR) --data-dir ./data
 

@@ -15,6 +15,10 @@ mod python;
 
 pub use error::{Error, Result};
 
+// The hash of the crate's sources (the Makefile sets it): cargo compiles a crate again when a
+// variable it reads changes, so a new clone's sources, given an old time, are judged by content.
+const _SOURCES: Option<&str> = option_env!("PROFEFE_NATIVE_SOURCES");
+
 /// Inflates, decodes and checks `data`: the profile's protobuf bytes (borrowed when not gzip).
 pub fn checked(data: &[u8], limit: usize) -> Result<(std::borrow::Cow<'_, [u8]>, check::Info)> {
     let raw = gz::inflate(data, limit)?;
