@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # What the builds keep between clones (scripts/services.sh keeps the test services there too).
 CACHE  := $(HOME)/.cache/profefe-py
 
-.PHONY: run test test-services lint docs venv browser services-up services-down services-status proto fixtures bench clean
+.PHONY: run test test-services bytecode lint docs venv browser services-up services-down services-status proto fixtures bench clean
 
 # The pprof core (native/, Rust) is built by maturin, pyproject.toml's build backend, on install;
 # a change to its sources installs again.
@@ -50,8 +50,8 @@ $(PYO3_CONFIG):
 
 # The project is built in its own virtualenv (maturin, the build-system's requirement, installed
 # there first) rather than in a fresh build environment each time. Its modules are compiled to
-# bytecode as they are first imported (`make run` and `make test` let them write it), not all at
-# install: that took 7-8 s of a new clone's install, for many modules nothing imports.
+# bytecode by `make test` while the services start (see `bytecode`), and by `make run` as they are
+# first imported; compiled at install instead, they took 7-8 s of a new clone's install.
 BUILD_REQUIRES = $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
 $(STAMP): pyproject.toml $(NATIVE) | $(UV) $(PYO3_CONFIG)
 	@test -x $(BIN)/python || $(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
@@ -82,7 +82,7 @@ export FAULTS_PORT_OFFSET ?= 1000
 # them write bytecode (__pycache__, ignored by git) whatever the environment says.
 test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP)
-	@$(MAKE) --no-print-directory -j2 lint test-services
+	@$(MAKE) --no-print-directory -j3 lint test-services bytecode
 	@if [ -n '$(PYTEST_ARGS)' ]; then eval "$$(scripts/services.sh env)" && $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	else VENV_PYTHON=$(BIN)/python scripts/test.sh; fi
 
@@ -91,6 +91,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check services shared tests bench
 	MYPY_CACHE_DIR=$(CACHE)/mypy $(BIN)/mypy
+
+# Every installed module and the project's, compiled while the linters run and the services start:
+# left to the suites' processes, the first ones (two xdist workers, the fault suite and its
+# daemons, all starting at once) each compiled the same modules from source, 20 core-s or more.
+# -qq: some packages ship files that are not Python 3 on purpose.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -qq -j 2 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+		services shared tests bench || true
 
 # The services, then the browser: one after the other, as both may run apt-get.
 test-services:
