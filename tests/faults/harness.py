@@ -76,7 +76,7 @@ class Bodies:
     time_nanos, so every upload has bytes of its own and a copy can be told from the original.
 
     Each is made by the load's thread that sends it (a scenario's 2,000 made before the load held
-    up its start by 1.4 s), from that thread's own copies of the fixtures."""
+    up its start by 1.2-1.4 s), from that thread's own copies of the fixtures."""
 
     def __init__(self, fixtures: list[pprof.Profile], times_ns: Iterable[int]) -> None:
         self._fixtures = fixtures
