@@ -93,3 +93,8 @@ def configure_logging(fmt: str = "text") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # It warns about its own slow event-loop turns, which a busy two-core machine has plenty of.
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    # While a broker is down these log every reconnect and metadata attempt and every record that
+    # expired, several lines a second; what the outage costs is said by the daemons: a 503's
+    # warning (services/web/errors.py, one per 10 s) and the indexer's retries.
+    for narrating in ("kafka.net", "kafka.cluster", "kafka.producer.producer_batch"):
+        logging.getLogger(narrating).setLevel(logging.CRITICAL)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from typing import Any, Callable
 from urllib.parse import unquote_to_bytes
 
@@ -38,6 +40,31 @@ _TABLE: list[tuple[type[BaseException], int, Callable[[Any], str]]] = [
     (PprofError, 400, lambda e: f"malformed profile ({e})"),
 ]
 
+
+
+class Throttled:
+    """A warning for a cause that repeats (a store down answers every request 503): the first at
+    once, then at most one per `seconds`, saying how many answers it stands for."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._held = 0
+
+    def warn(self, what: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return
+            held, self._held, self._next = self._held, 0, now + self.seconds
+        more = f" (and {held} more since the last such line)" if held else ""
+        log.warning("answered 503: %s%s", what, more)
+
+
+unavailable_log = Throttled(10.0)
+
 # Router errors keep profefe's wording where it has one.
 _HTTP_MESSAGES = {404: "nothing found", 405: "method not allowed", 413: "request body too large"}
 
@@ -59,6 +86,7 @@ def describe(exc: BaseException) -> tuple[int, str, dict[str, str]]:
             headers = {}
             if isinstance(exc, errors.Unavailable):
                 headers["Retry-After"] = str(exc.retry_after)
+                unavailable_log.warn(str(exc))
             if isinstance(exc, Unauthorized):
                 headers["WWW-Authenticate"] = CHALLENGE
             return status, message(exc), headers

@@ -67,6 +67,10 @@ def test_a_service_stopped_for_ten_seconds(rig, service):
     ROWS[-1]["detail"] = f"{service} down for {o.up_at - o.down_at:.1f} s, its restart included"
     if service == "kafka":
         assert result.statuses.get(503, 0) + result.statuses.get(0, 0) > 0, "the ingest API never refused"
+        said = rig.ingest.log()
+        assert "answered 503: Kafka" in said, "the ingest API's log does not say why it refused"
+        narrated = re.search(r" (ERROR|WARNING) kafka\.(net|cluster|producer\.producer_batch)", said)
+        assert not narrated, f"kafka-python narrated the outage: {narrated and narrated.group(0)}"
     assert_clean(result)
 
 

@@ -69,3 +69,26 @@ def test_reply_envelope():
         r = http.reply(["a"])
     assert r.status_code == 200 and r.mimetype == "application/json"
     assert r.get_json() == {"code": 200, "body": ["a"]}
+
+
+def test_a_503_is_logged_once_per_window_with_how_many_it_stands_for(caplog):
+    now = [100.0]
+    throttled = http.Throttled(10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="services.web.errors"):
+        throttled.warn("Kafka at k:9092 does not answer")
+        for _ in range(3):
+            now[0] += 2
+            throttled.warn("Kafka at k:9092 does not answer")
+        now[0] += 5  # 11 s after the first line
+        throttled.warn("Kafka at k:9092 does not answer")
+    assert [r.getMessage() for r in caplog.records if r.name == "services.web.errors"] == [
+        "answered 503: Kafka at k:9092 does not answer",
+        "answered 503: Kafka at k:9092 does not answer (and 3 more since the last such line)",
+    ]
+
+
+def test_every_503_goes_through_the_warning(monkeypatch):
+    said = []
+    monkeypatch.setattr(http.unavailable_log, "warn", said.append)
+    app_raising(errors.Unavailable("database down", retry_after=7)).test_client().get("/boom")
+    assert said == ["database down"]
