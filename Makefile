@@ -74,7 +74,8 @@ run: $(STAMP)
 # Most tests wait on services and subprocesses, so they run on TEST_JOBS pytest-xdist workers; the
 # fault suite stops and starts the services, so it runs beside them on a set of services of its
 # own, FAULTS_PORT_OFFSET ports up (scripts/test.sh). PYTEST_ARGS replaces both with one plain
-# pytest run of what it names, against the first set. The linters run while the services start.
+# pytest run of what it names, against the first set. The linters and the bytecode's compile run
+# while the services start.
 export TEST_JOBS ?= 2
 export FAULTS_PORT_OFFSET ?= 1000
 # The suites start about a hundred Python processes (daemons, CLIs, workers); each would compile the

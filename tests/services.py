@@ -298,6 +298,16 @@ def _minio(settings):
                  secure=bool(s.get("secure")), region=s.get("region") or None)
 
 
+def read_object(client, bucket: str, name: str) -> bytes:
+    """The whole of an object, its connection handed back to the client's pool."""
+    response = client.get_object(bucket, name)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
 def drop_bucket(settings, bucket: str) -> None:
     """Delete `bucket` and everything in it; a missing bucket is fine."""
     from minio.deleteobjects import DeleteObject

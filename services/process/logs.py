@@ -12,8 +12,20 @@ from datetime import datetime, timezone
 ACCESS_LOGGER = "profefe.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
-# Libraries that narrate what is routine for a daemon.
-_QUIET = ("kafka", "alembic", "urllib3")
+# Libraries' loggers, at the least level each writes: they narrate what is routine for a daemon.
+_LIBRARY_LEVELS = {
+    "kafka": logging.WARNING,
+    "alembic": logging.WARNING,
+    "urllib3": logging.WARNING,
+    # It warns about its own slow event-loop turns, which a busy two-core machine has plenty of.
+    "kafka.net.selector": logging.ERROR,
+    # While a broker is down these log every reconnect and metadata attempt and every record that
+    # expired, several lines a second; what the outage costs is said by the daemons: a 503's
+    # warning (services/web/errors.py, one per 10 s) and the indexer's retries.
+    "kafka.net": logging.CRITICAL,
+    "kafka.cluster": logging.CRITICAL,
+    "kafka.producer.producer_batch": logging.CRITICAL,
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -89,12 +101,5 @@ def configure_logging(fmt: str = "text") -> None:
     access_log.handlers[:] = [Behind(access)]
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
-    for noisy in _QUIET:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # It warns about its own slow event-loop turns, which a busy two-core machine has plenty of.
-    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
-    # While a broker is down these log every reconnect and metadata attempt and every record that
-    # expired, several lines a second; what the outage costs is said by the daemons: a 503's
-    # warning (services/web/errors.py, one per 10 s) and the indexer's retries.
-    for narrating in ("kafka.net", "kafka.cluster", "kafka.producer.producer_batch"):
-        logging.getLogger(narrating).setLevel(logging.CRITICAL)
+    for name, level in _LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(level)

@@ -41,7 +41,6 @@ _TABLE: list[tuple[type[BaseException], int, Callable[[Any], str]]] = [
 ]
 
 
-
 class Throttled:
     """A warning for a cause that repeats (a store down answers every request 503): the first at
     once, then at most one per `seconds`, saying how many answers it stands for."""

@@ -31,6 +31,7 @@ from services.importer import parse_retry_after
 from shared import pprof
 from shared.model import blob_key, format_time
 from tests.e2e import distributed
+from tests.services import read_object
 from tests.toxiproxy import Toxic, Toxiproxy
 
 if TYPE_CHECKING:
@@ -426,16 +427,8 @@ def stored_digests(client: Minio, bucket: str, ids: Iterable[str]) -> dict[str, 
         else:
             unlike.append(pid)
 
-    def read(pid: str) -> bytes:
-        resp = client.get_object(bucket, blob_key(pid))
-        try:
-            return resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-
     for pid in unlike:
-        out[pid] = md5_hex(_retried(lambda pid=pid: read(pid)))
+        out[pid] = md5_hex(_retried(lambda pid=pid: read_object(client, bucket, blob_key(pid))))
     return out
 
 
@@ -477,13 +470,14 @@ def audit(scenario: str, query_urls: list[str], s3: tuple[Minio, str], service: 
             time.sleep(0.5)
         return pid, None
 
+    listed_at = time.monotonic()
+
     def merge() -> tuple[int, bytes, float]:
         params = {"service": service, "type": "cpu", **_range(window)}
         status, _, data = distributed.request(query_url, "GET", f"/api/0/profiles/merge?{urlencode(params)}",
                                               timeout=300)
         return status, data, time.monotonic() - listed_at
 
-    listed_at = time.monotonic()
     # The merge is asked for beside the reads: each waits on a server, and neither needs the other.
     with ThreadPoolExecutor(1) as beside:
         merging = beside.submit(merge)

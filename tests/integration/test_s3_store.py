@@ -8,7 +8,7 @@ import uuid
 import pytest
 from minio import Minio
 
-from tests.services import S3TestSettings
+from tests.services import S3TestSettings, read_object
 
 pytestmark = pytest.mark.s3
 
@@ -21,15 +21,6 @@ LARGE_OBJECT_BYTES = 6 * MIB + 12345
 def _client(settings: S3TestSettings) -> Minio:
     return Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
                  secure=settings.secure, region=settings.region)
-
-
-def _read(client: Minio, bucket: str, name: str) -> bytes:
-    response = client.get_object(bucket, name)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
 
 
 def test_objects_round_trip_including_multipart(s3_settings: S3TestSettings) -> None:
@@ -53,8 +44,8 @@ def test_objects_round_trip_including_multipart(s3_settings: S3TestSettings) -> 
         # S3 gives a multipart object the ETag "<md5 of part md5s>-<part count>".
         assert (stat.etag or "").endswith("-2")
 
-        assert _read(client, bucket, small_name) == small
-        assert _read(client, bucket, large_name) == large
+        assert read_object(client, bucket, small_name) == small
+        assert read_object(client, bucket, large_name) == large
 
         client.remove_object(bucket, small_name)
         client.remove_object(bucket, large_name)
