@@ -130,20 +130,22 @@ def chosen_profile(name: str | None) -> tuple[str, bytes]:
 
 
 class DistinctBodies:
-    """The fixture as a live agent would send it, a new profile each time: `time_nanos` is now,
-    one nanosecond later on each call. The collector stores the same bytes once, so one body
-    posted over and over would measure answering repeats; and a profile timed in an hour long
-    closed would make a compacting collector rebuild that hour meanwhile."""
+    """The fixture as a live agent would send it, a new profile each time: `time_nanos` is the
+    time it is made (a nanosecond past the last one's when the clock has not moved). The
+    collector stores the same bytes once, so one body posted over and over would measure
+    answering repeats; a profile timed in an hour long closed would make a compacting collector
+    rebuild that hour meanwhile; and a listing of the newest profiles (pipeline.py's lag watcher)
+    finds the ones just sent only when their times are when they were sent."""
 
     def __init__(self, data: bytes) -> None:
         self._profile = pprof.parse(data)
-        self._next = time.time_ns()
+        self._last = 0
         self._lock = threading.Lock()
 
     def __call__(self) -> bytes:
         with self._lock:
-            self._profile.time_nanos = self._next
-            self._next += 1
+            self._last = max(self._last + 1, time.time_ns())
+            self._profile.time_nanos = self._last
             return pprof.write(self._profile)
 
     def made(self, n: int) -> list[bytes]:
