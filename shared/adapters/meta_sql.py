@@ -8,6 +8,8 @@ second precision on every engine. Labels live in a child table, one row per pair
 """
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import replace
 from collections import Counter, defaultdict
 from typing import Any, Sequence
@@ -40,6 +42,8 @@ from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
 from shared.windows import HOUR, Series, epoch, floor_to, from_epoch
 
 __all__ = ["SqlMetaStore", "migrate", "sqlite_url"]
+
+log = logging.getLogger(__name__)
 
 class SqlMetaStore:
     """`MetaStore` over SQLAlchemy Core; the schema comes from `migrate(url)`."""
@@ -166,7 +170,7 @@ class SqlMetaStore:
         stmt = (sa.select(p.c.type, p.c.signature).distinct().where(_where(replace(query, type=None)))
                 .order_by(p.c.type, p.c.signature))
         with self._guard(), self.engine.connect() as conn:
-            return [(t, sig) for t, sig in conn.execute(stmt)]
+            return [(t, sig) for t, sig in conn.execute(stmt) if _known(t)]
 
     def label_pairs(self, query: Query, limit: int, key: str | None = None) -> list[tuple[str, str]]:
         pl = profile_labels
@@ -210,6 +214,7 @@ class SqlMetaStore:
         Rows are unpacked by position and the values taken as stored (epoch seconds are UTC whole
         seconds already): a find of a region's week builds hundreds of these, and attribute lookups
         on rows and `ProfileMeta.__init__` were most of its time."""
+        rows = [r for r in rows if _known(r[2])]
         labels: dict[str, Labels] = {}
         of_series: dict[str, Labels | None] = {}
         unlabelled: list[str] = []
@@ -257,6 +262,25 @@ _WITH_SERIES_LABELS = sa.select(
 ).select_from(profiles.outerjoin(series, series.c.id == profiles.c.series_id))
 _TYPES = {t.value: t for t in ProfileType}
 _NO_LABELS = Labels()
+_unknown_seen: set[str] = set()
+_unknown_lock = threading.Lock()
+
+
+def _known(stored_type: str) -> bool:
+    """Whether this version knows a stored profile type. Rows are written from `ProfileType`, so an
+    unknown one was written by a newer version (the database shared, or this one downgraded):
+    such profiles are left out of every answer, and the first time each type is met, a warning
+    says so, rather than every listing that meets one failing."""
+    if stored_type in _TYPES:
+        return True
+    with _unknown_lock:
+        first = stored_type not in _unknown_seen
+        _unknown_seen.add(stored_type)
+    if first:
+        log.warning("stored profiles of type %r are left out of every answer: this version of profefe-py "
+                    "does not know that type (a newer version wrote them; known: %s)",
+                    stored_type[:64], ", ".join(_TYPES))
+    return False
 
 
 def _where(query: Query) -> sa.ColumnElement[bool]:

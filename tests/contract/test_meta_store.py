@@ -161,6 +161,27 @@ def test_a_label_filter_keeps_each_profiles_labels_window_and_limit(meta_store, 
         (int(m.created_at.timestamp()), m.signature, None) for m in made]
 
 
+def test_a_stored_type_this_version_does_not_know_is_left_out_with_a_warning(meta_store, ns, caplog):
+    import sqlalchemy as sa
+
+    from shared.adapters.sql import profiles
+
+    kept = meta(ns, labels="a=1")
+    newer = meta(ns, at=T0 + timedelta(seconds=1), ptype=ProfileType.HEAP, labels="a=1",
+                 signature="alloc_objects/count")
+    meta_store.put([kept, newer])
+    stored_type = "n" + ns[-12:]  # as a newer version would write it; unique, so this test sees the first warning
+    with meta_store.engine.begin() as conn:
+        conn.execute(sa.update(profiles).where(profiles.c.id == newer.id).values(type=stored_type))
+    with caplog.at_level("WARNING", logger="shared.adapters.meta_sql"):
+        assert meta_store.find(query(ns)) == [kept]
+        assert meta_store.get_many([kept.id, newer.id]) == [kept]
+        assert meta_store.signatures(query(ns)) == [("cpu", "samples/count")]
+    warned = [r.getMessage() for r in caplog.records if stored_type in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "does not know that type" in warned[0] and "left out of every answer" in warned[0]
+
+
 def test_get_many_ignores_unknown_ids(meta_store, ns):
     a, b = meta(ns), meta(ns)
     meta_store.put([a, b])
