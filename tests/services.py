@@ -287,7 +287,7 @@ class Database:
 # Every test makes its own and drops it at teardown, so runs do not pile up data on the services.
 
 
-def _minio(settings):
+def minio_client(settings):
     """A `minio` client for settings given as S3TestSettings or a mapping (imported lazily)."""
     from collections.abc import Mapping
 
@@ -313,7 +313,7 @@ def drop_bucket(settings, bucket: str) -> None:
     from minio.deleteobjects import DeleteObject
     from minio.error import S3Error
 
-    client = _minio(settings)
+    client = minio_client(settings)
     try:
         names = [DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True)]
         for failure in client.remove_objects(bucket, names):

@@ -6,9 +6,8 @@ import os
 import uuid
 
 import pytest
-from minio import Minio
 
-from tests.services import S3TestSettings, read_object
+from tests.services import S3TestSettings, drop_bucket, minio_client, read_object
 
 pytestmark = pytest.mark.s3
 
@@ -18,13 +17,8 @@ PART_SIZE = 5 * MIB  # S3's smallest part
 LARGE_OBJECT_BYTES = 6 * MIB + 12345
 
 
-def _client(settings: S3TestSettings) -> Minio:
-    return Minio(settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key,
-                 secure=settings.secure, region=settings.region)
-
-
 def test_objects_round_trip_including_multipart(s3_settings: S3TestSettings) -> None:
-    client = _client(s3_settings)
+    client = minio_client(s3_settings)
     bucket = "profefe-services-" + uuid.uuid4().hex[:12]
     small_name, large_name = "small/profile.txt", "large/profile.bin"
     small = b"cpu profile of service-a\n"
@@ -58,9 +52,7 @@ def test_objects_round_trip_including_multipart(s3_settings: S3TestSettings) -> 
 
 
 def test_test_buckets_are_dropped_with_their_objects(s3_settings):
-    from tests.services import _minio, drop_bucket
-
-    client = _minio(s3_settings)
+    client = minio_client(s3_settings)
     bucket = "profefe-services-" + uuid.uuid4().hex[:12]
     client.make_bucket(bucket)
     client.put_object(bucket, "a/b", io.BytesIO(b"x"), 1)
@@ -76,9 +68,8 @@ def test_the_fault_audit_reads_what_the_store_holds(s3_settings: S3TestSettings)
     the audit must tell a changed, a missing and a multipart object from one stored as sent."""
     from shared.model import blob_key, new_id
     from tests.faults.harness import md5_hex, stored_digests
-    from tests.services import drop_bucket
 
-    client = _client(s3_settings)
+    client = minio_client(s3_settings)
     bucket = "profefe-services-" + uuid.uuid4().hex[:12]
     client.make_bucket(bucket)
     try:
