@@ -45,6 +45,7 @@ __all__ = ["SqlMetaStore", "migrate", "sqlite_url"]
 
 log = logging.getLogger(__name__)
 
+
 class SqlMetaStore:
     """`MetaStore` over SQLAlchemy Core; the schema comes from `migrate(url)`."""
 
@@ -214,7 +215,10 @@ class SqlMetaStore:
         Rows are unpacked by position and the values taken as stored (epoch seconds are UTC whole
         seconds already): a find of a region's week builds hundreds of these, and attribute lookups
         on rows and `ProfileMeta.__init__` were most of its time."""
-        rows = [r for r in rows if _known(r[2])]
+        if unknown := {r[2] for r in rows}.difference(_TYPES):  # a set first: most finds have none
+            for stored_type in unknown:
+                _known(stored_type)  # its warning, the first time
+            rows = [r for r in rows if r[2] not in unknown]
         labels: dict[str, Labels] = {}
         of_series: dict[str, Labels | None] = {}
         unlabelled: list[str] = []
