@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import replace
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -171,7 +171,9 @@ class SqlMetaStore:
         stmt = (sa.select(p.c.type, p.c.signature).distinct().where(_where(replace(query, type=None)))
                 .order_by(p.c.type, p.c.signature))
         with self._guard(), self.engine.connect() as conn:
-            return [(t, sig) for t, sig in conn.execute(stmt) if _known(t)]
+            found = [(t, sig) for t, sig in conn.execute(stmt)]
+        unknown = _unknown_types(t for t, _ in found)
+        return [(t, sig) for t, sig in found if t not in unknown] if unknown else found
 
     def label_pairs(self, query: Query, limit: int, key: str | None = None) -> list[tuple[str, str]]:
         pl = profile_labels
@@ -215,9 +217,7 @@ class SqlMetaStore:
         Rows are unpacked by position and the values taken as stored (epoch seconds are UTC whole
         seconds already): a find of a region's week builds hundreds of these, and attribute lookups
         on rows and `ProfileMeta.__init__` were most of its time."""
-        if unknown := {r[2] for r in rows}.difference(_TYPES):  # a set first: most finds have none
-            for stored_type in unknown:
-                _known(stored_type)  # its warning, the first time
+        if unknown := _unknown_types(r[2] for r in rows):
             rows = [r for r in rows if r[2] not in unknown]
         labels: dict[str, Labels] = {}
         of_series: dict[str, Labels | None] = {}
@@ -270,21 +270,22 @@ _unknown_seen: set[str] = set()
 _unknown_lock = threading.Lock()
 
 
-def _known(stored_type: str) -> bool:
-    """Whether this version knows a stored profile type. Rows are written from `ProfileType`, so an
-    unknown one was written by a newer version (the database shared, or this one downgraded):
-    such profiles are left out of every answer, and the first time each type is met, a warning
-    says so, rather than every listing that meets one failing."""
-    if stored_type in _TYPES:
-        return True
+def _unknown_types(stored: Iterable[str]) -> set[str]:
+    """The stored profile types among `stored` that this version does not know. Rows are written
+    from `ProfileType`, so such a type was written by a newer version (the database shared, or
+    this one downgraded): its profiles are left out of every answer, and the first time each type
+    is met a warning says so, rather than every listing that meets one failing."""
+    unknown = set(stored).difference(_TYPES)
+    if not unknown:
+        return unknown
     with _unknown_lock:
-        first = stored_type not in _unknown_seen
-        _unknown_seen.add(stored_type)
-    if first:
+        first = sorted(unknown - _unknown_seen)
+        _unknown_seen.update(first)
+    for stored_type in first:
         log.warning("stored profiles of type %r are left out of every answer: this version of profefe-py "
                     "does not know that type (a newer version wrote them; known: %s)",
                     stored_type[:64], ", ".join(_TYPES))
-    return False
+    return unknown
 
 
 def _where(query: Query) -> sa.ColumnElement[bool]:
