@@ -40,31 +40,19 @@ def instrument(app: Flask, metrics: Metrics) -> Flask:
     @app.after_request
     def _end(resp: Response) -> Response:
         started = g.get("profefe_started")
-        rid = g.get("request_id") or request_id(None)
+        # A hook before ours may have refused the request (an undecodable URL): the id is read here then.
+        rid = g.get("request_id") or request_id(request.headers.get(REQUEST_ID_HEADER))
         resp.headers[REQUEST_ID_HEADER] = rid
         seconds = time.perf_counter() - started if started is not None else 0.0
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         if route == "/metrics":
             return resp  # scrapes would drown the request log and the request counts
-        metrics.requests.labels(route, request.method, str(resp.status_code)).inc()
-        metrics.latency.labels(route, request.method).observe(seconds)
-        if route == INGEST_ROUTE and request.method == "POST" and resp.status_code == 200:
-            metrics.ingested_profiles.inc()
-            metrics.ingested_bytes.inc(request.content_length or 0)
         reads = g.get("profefe_blob_reads", 0)
         if route in MERGE_ROUTES and resp.status_code == 200 and (reads > 1 or route == MERGE_ROUTES[0]):
             metrics.merge_inputs.observe(reads)
-        access_log.info("request", extra={"fields": {
-            "request_id": rid,
-            "method": request.method,
-            "route": route,
-            "path": request.path,
-            "status": resp.status_code,
-            "duration_ms": round(seconds * 1000, 2),
-            "bytes_in": request.content_length or 0,
-            "bytes_out": resp.calculate_content_length() or 0,
-            "remote": request.remote_addr,
-        }})
+        record_request(metrics, request_id=rid, method=request.method, route=route, path=request.path,
+                       status=resp.status_code, seconds=seconds, bytes_in=request.content_length or 0,
+                       bytes_out=resp.calculate_content_length() or 0, remote=request.remote_addr)
         return resp
 
     @app.get("/metrics")
@@ -72,6 +60,27 @@ def instrument(app: Flask, metrics: Metrics) -> Flask:
         return Response(metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
 
     return app
+
+
+def record_request(metrics: Metrics, *, request_id: str, method: str, route: str, path: str, status: int,
+                   seconds: float, bytes_in: int, bytes_out: int, remote: str | None) -> None:
+    """Counts and latency by route, the ingest counters, and the request's log line."""
+    metrics.requests.labels(route, method, str(status)).inc()
+    metrics.latency.labels(route, method).observe(seconds)
+    if route == INGEST_ROUTE and method == "POST" and status == 200:
+        metrics.ingested_profiles.inc()
+        metrics.ingested_bytes.inc(bytes_in)
+    access_log.info("request", extra={"fields": {
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "remote": remote,
+    }})
 
 
 class CountingBlobs:

@@ -120,12 +120,17 @@ def refuse_undecodable_url() -> None:
     (query), so `service=%ff` would be stored as the four characters `%FF`.
     """
     environ = request.environ
+    check_decodable(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+
+
+def check_decodable(path_info: str, query_string: str) -> None:
+    """`refuse_undecodable_url` on a WSGI path (decoded, as latin-1) and query string (as sent)."""
     try:
-        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        path_info.encode("latin-1").decode("utf-8")
     except UnicodeError:
         raise errors.BadRequest("the path is not valid UTF-8") from None
     try:
-        unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+        unquote_to_bytes(query_string.encode("latin-1")).decode("utf-8")
     except UnicodeError:
         raise errors.BadRequest("the query string is not valid UTF-8") from None
 
