@@ -24,16 +24,27 @@ Write = Callable[[Sequence[T]], None]
 MAX_BATCH = 64
 
 
-class _Pending(Generic[T]):
-    __slots__ = ("item", "done", "error")
+Then = Callable[[BaseException | None], None]
 
-    def __init__(self, item: T) -> None:
+
+class _Pending(Generic[T]):
+    __slots__ = ("item", "done", "error", "then")
+
+    def __init__(self, item: T, then: Then | None = None) -> None:
         self.item = item
-        self.done = threading.Event()
+        self.then = then
+        self.done = threading.Event() if then is None else None
         self.error: BaseException | None = None
 
     def finish(self, error: BaseException | None = None) -> None:
+        if self.then is not None:
+            try:
+                self.then(error)
+            except Exception:  # noqa: BLE001 - the other items of the batch are still to be told
+                log.exception("a group commit callback failed")
+            return
         self.error = error
+        assert self.done is not None
         self.done.set()
 
 
@@ -42,7 +53,7 @@ _STOP = object()
 
 class GroupCommit(Generic[T]):
     """Calls `write(batch)` on one thread for items submitted from many; `submit` returns once its
-    item's batch is written, or raises that item's error."""
+    item's batch is written, or raises that item's error; `submit_then` calls back instead."""
 
     def __init__(self, write: Write[T], *, max_batch: int = MAX_BATCH, name: str = "group-commit") -> None:
         if max_batch < 1:
@@ -57,13 +68,22 @@ class GroupCommit(Generic[T]):
 
     def submit(self, item: T) -> None:
         pending = _Pending(item)
+        self._put(pending)
+        assert pending.done is not None
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    def submit_then(self, item: T, then: Then) -> None:
+        """Queues `item` and returns; `then(error)` is called on the writer's thread once its batch
+        is written (error None) or has failed. Raises Unavailable, without calling `then`, when closed."""
+        self._put(_Pending(item, then))
+
+    def _put(self, pending: _Pending[T]) -> None:
         with self._closing:
             if self._closed:
                 raise Unavailable("the collector is stopping: not accepting writes", retry_after=1)
             self._queue.put(pending)
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
 
     def close(self, timeout: float | None = None) -> None:
         """Refuse new items, write every item already submitted, then end the thread."""

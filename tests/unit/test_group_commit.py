@@ -144,3 +144,45 @@ def test_close_writes_what_is_queued_then_refuses_new_items():
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError):
         GroupCommit(Recorder(), max_batch=0)
+
+
+def test_submit_then_returns_at_once_and_calls_back_on_the_writer_thread_with_each_outcome():
+    write = Recorder()
+    writer = GroupCommit(write)
+    write.gate.clear()
+    told: dict[str, tuple[BaseException | None, str]] = {}
+    done = threading.Event()
+
+    def then(item):
+        def call(error):
+            told[item] = (error, threading.current_thread().name)
+            if len(told) == 3:
+                done.set()
+        return call
+
+    for item in ("x", "bad", "y"):
+        writer.submit_then(item, then(item))  # none of them waits for the held write
+    wait_until(lambda: len(write.holding) + writer._queue.qsize() >= 3, "all three queued")
+    write.gate.set()
+    assert done.wait(5)
+    assert told["x"] == (None, "group-commit") and told["y"] == (None, "group-commit")
+    assert isinstance(told["bad"][0], ValueError)
+    writer.close()
+    with pytest.raises(Unavailable, match="stopping"):
+        writer.submit_then("late", then("late"))
+    assert "late" not in told
+
+
+def test_a_callback_that_raises_does_not_keep_its_batch_mates_from_theirs():
+    writer = GroupCommit(Recorder())
+    told = []
+    gate = threading.Event()
+
+    def boom(_error):
+        raise RuntimeError("a caller's bug")
+
+    writer.submit_then("a", boom)
+    writer.submit_then("b", lambda error: (told.append(error), gate.set()))
+    assert gate.wait(5)
+    assert told == [None]
+    writer.close()
