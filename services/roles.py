@@ -20,6 +20,7 @@ from shared.model import MAX_BODY_BYTES
 from shared.settings import Address, Setting, component, optional_address, setting, setting_from
 
 
+HTTP_SERVERS = ("waitress", "native")
 MAX_WORKERS = 64  # processes `serve --workers` may fork
 READ_TIMEOUT = 30.0  # longest a client may take to send one request, headers and body
 
@@ -61,6 +62,8 @@ class ServeRole:
                                                               "compactor."})
     auth: AuthConfig = component(AuthConfig)
     read_timeout: float = setting_from(READ_TIMEOUT_SETTING, READ_TIMEOUT)
+    http: str = setting("native", "The HTTP server: waitress, or native (connections handled in Rust, uploads "
+                                    "taken by one thread in batches).", choices=HTTP_SERVERS)
 
     @property
     def blob_dir(self) -> Path:

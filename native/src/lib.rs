@@ -1,6 +1,7 @@
 //! The pprof core of profefe-py: bounded gunzip, protobuf decoding with pprof's validity checks,
 //! a streaming merge that writes gzip pprof, and flame graph trees. Pure Rust; the Python module
-//! (`python` feature) wraps it, releasing the GIL for every call that reads or writes a profile.
+//! (`python` feature) wraps it, releasing the GIL for every call that reads or writes a profile,
+//! and holds `serve`'s HTTP server (http.rs), which checks uploads with it as they are read.
 
 pub mod check;
 pub mod error;
@@ -10,6 +11,8 @@ pub mod merge;
 pub mod profile;
 pub mod wire;
 
+#[cfg(feature = "python")]
+mod http;
 #[cfg(feature = "python")]
 mod python;
 

@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 use crate::error::{guarded, Error};
 use crate::{flame, gz, merge, profile};
 
-fn raise(py: Python<'_>, e: Error) -> PyErr {
+pub(crate) fn raise(py: Python<'_>, e: Error) -> PyErr {
     let errors = match py.import("shared.pprof.errors") {
         Ok(m) => m,
         Err(err) => return err,
@@ -55,7 +55,7 @@ impl OwnedIfBorrowed for std::borrow::Cow<'_, [u8]> {
     }
 }
 
-type InfoTuple = (
+pub(crate) type InfoTuple = (
     i64,
     Vec<(String, String)>,
     Option<(String, String)>,
@@ -66,6 +66,10 @@ type InfoTuple = (
     bool,
     usize,
 );
+
+pub(crate) fn info_tuple(i: crate::check::Info, size: usize) -> InfoTuple {
+    (i.time_nanos, i.sample_types, i.period_type, i.signature, i.samples, i.totals, i.empty, i.skipped_fields, size)
+}
 
 /// Inflates, decodes and checks `data`; returns (the inflated bytes when `data` was gzip and
 /// `inflated` is true, else None; (time_nanos, sample types, period type, signature, sample
@@ -96,20 +100,7 @@ fn check(
     });
     let (raw, i, size) = done.map_err(|e| raise(py, e))?;
     let raw = raw.map(|v| PyBytes::new(py, &v).unbind());
-    Ok((
-        raw,
-        (
-            i.time_nanos,
-            i.sample_types,
-            i.period_type,
-            i.signature,
-            i.samples,
-            i.totals,
-            i.empty,
-            i.skipped_fields,
-            size,
-        ),
-    ))
+    Ok((raw, info_tuple(i, size)))
 }
 
 /// The sum of each sample value column of the raw protobuf profile `raw`.
@@ -270,5 +261,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compress, m)?)?;
     m.add_function(wrap_pyfunction!(flame_tree, m)?)?;
     m.add_class::<PyMerger>()?;
+    m.add_class::<crate::http::HttpServer>()?;
+    m.add_class::<crate::http::PendingRequest>()?;
     Ok(())
 }

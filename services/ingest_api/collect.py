@@ -32,16 +32,18 @@ def utc_now() -> datetime:
 
 
 def collect(
-    params: Mapping[str, str], body: bytes, cfg: IngestConfig, *, clock: Clock = utc_now
+    params: Mapping[str, str], body: bytes, cfg: IngestConfig, *, clock: Clock = utc_now,
+    checked: pprof.Checked | None = None,
 ) -> IngestRecord:
-    """Validate one upload; raises BadRequest / PayloadTooLarge / pprof errors with the reason."""
+    """Validate one upload; raises BadRequest / PayloadTooLarge / pprof errors with the reason.
+    `checked`: as in `build_record`."""
     service = parse_service(params.get("service"), cfg)
     ptype = ProfileType.parse(params.get("type"))
     labels = parse_labels(params.get("labels"), cfg)
     declared_at = None
     if params.get("created_at"):
         declared_at = parse_time("created_at", params["created_at"])
-    return build_record(service, ptype, labels, body, cfg, declared_at=declared_at, clock=clock)
+    return build_record(service, ptype, labels, body, cfg, declared_at=declared_at, clock=clock, checked=checked)
 
 
 def build_record(

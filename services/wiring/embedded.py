@@ -18,10 +18,10 @@ from services.compactor.worker import Compactor, start_thread
 from services.embedded.group_commit import MAX_BATCH, GroupCommit
 from services.embedded.recovery import remove_unindexed
 from services.indexer.steps import index
-from services.ingest_api import pyroscope_routes
+from services.ingest_api import batch_route, pyroscope_routes
 from services.ingest_api import routes as ingest_routes
 from services.observe.metrics import Metrics
-from services.process import prefork, runner
+from services.process import native_http, prefork, runner
 from services.query_api import querier_routes
 from services.query_api import routes as query_routes
 from services.query_api import ui
@@ -143,6 +143,14 @@ def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = N
                 many = f", {cfg.workers} workers" if cfg.workers > 1 else ""
                 announce(f"profefe: listening on http://{where}, data in {cfg.data_dir.resolve()}{many}")
 
+        if cfg.http == "native":
+            batch = None
+            if not cfg.auth.enabled and ports.writer is not None:  # with auth every request goes through its check
+                batch = (batch_route.PATH, batch_route.handler(ports.writer.submit_then, cfg.ingest, metrics),
+                         cfg.ingest.max_decompressed_bytes)
+            return native_http.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
+                                     read_timeout=cfg.read_timeout, max_body=cfg.ingest.max_body_bytes,
+                                     sock=sock, batch=batch)
         return runner.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
                             read_timeout=cfg.read_timeout, sock=sock)
     finally:

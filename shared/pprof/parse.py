@@ -33,16 +33,19 @@ class Checked(NamedTuple):
     empty: bool  # no sample carries a non-zero value
     size: int  # bytes of protobuf (after gunzip)
 
+    @classmethod
+    def from_native(cls, result: tuple) -> "Checked":
+        """From what the native core's check gives (here, or on the HTTP server's threads)."""
+        _raw, (nanos, types, period, signature, samples, totals, empty, _skipped, size) = result
+        return cls(nanos, tuple(types), period, signature, samples, tuple(totals), empty, size)
+
 
 def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Checked:
     """Check `data` (gzip or raw protobuf) exactly as `parse` does and say what it holds.
 
     Raises MalformedProfile (with the reason) and ProfileTooLarge as `parse` does.
     """
-    _raw, (nanos, types, period, signature, samples, totals, empty, _skipped, size) = _native.check(
-        _as_bytes(data), max_decompressed, inflated=False
-    )
-    return Checked(nanos, tuple(types), period, signature, samples, tuple(totals), empty, size)
+    return Checked.from_native(_native.check(_as_bytes(data), max_decompressed, inflated=False))
 
 
 def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import socket
 import subprocess
 import time
@@ -278,8 +279,17 @@ def test_a_body_that_ends_early_is_closed_after_the_read_timeout(serve_addr):
     with socket.create_connection(addr, timeout=READ_TIMEOUT * 10) as s:
         s.sendall(head + pprofs.cpu()[:10])
         assert s.recv(4096) == b""  # closed, not answered, and not hanging: recv would time out
-    assert "took over 2s to arrive" in log_path.read_text()
+    logged(log_path, "took over 2s to arrive")
     still_serving(addr)
+
+
+def logged(log_path, text: str, within: float = 2.0) -> None:
+    """`text` is in the log within `within` seconds (the native server reports the connections it
+    closed to the thread that logs, at its next turn)."""
+    deadline = time.monotonic() + within
+    while text not in log_path.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged:\n{log_path.read_text()}"
+        time.sleep(0.05)
 
 
 @pytest.mark.e2e
@@ -352,6 +362,6 @@ def test_a_1_mib_url_over_a_socket_is_refused_by_the_server(serve_addr):
         reply = exchange(addr, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
     except (BrokenPipeError, ConnectionResetError):
         reply = b""  # refused and closed before the whole request was even sent
-    # waitress's own answer (plain text, not the envelope): its header limit is 256 KiB.
-    assert reply == b"" or reply.startswith(b"HTTP/1.0 431 Request Header Fields Too Large"), reply[:200]
+    # The server's own answer (plain text, not the envelope): its header limit is 256 KiB.
+    assert reply == b"" or re.match(rb"HTTP/1\.[01] 431 ", reply), reply[:200]
     still_serving(addr)
