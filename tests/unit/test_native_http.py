@@ -23,12 +23,18 @@ FAST = "/fast"
 LIMIT = 64 << 10
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[HttpServer, int]]:
+def start(read_timeout: float, *fast: object) -> tuple[HttpServer, int]:
+    """A server on a free loopback port; `fast`: its fast path and check limit."""
     sock = prefork.listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    srv = HttpServer(sock.fileno(), LIMIT, 1.0, FAST, 1 << 20, 2)
-    sock.close()
+    srv = HttpServer(sock.fileno(), LIMIT, read_timeout, *fast)
+    sock.close()  # the server has its own copy
+    return srv, port
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[HttpServer, int]]:
+    srv, port = start(1.0, FAST, 1 << 20, 2)
     yield srv, port
     stop(srv, 1.0)
 
@@ -141,10 +147,7 @@ def test_a_request_dropped_unanswered_is_a_500(server):
 
 
 def test_a_second_answer_is_refused():
-    sock = prefork.listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    srv = HttpServer(sock.fileno(), LIMIT, 1.0)
-    sock.close()
+    srv, port = start(1.0)
     outcomes = []
 
     def reply(req) -> None:
@@ -192,10 +195,7 @@ def test_a_body_that_stops_coming_closes_the_connection_and_is_reported(server):
 
 
 def test_stop_waits_for_the_request_in_hand_then_refuses_connections():
-    sock = prefork.listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    srv = HttpServer(sock.fileno(), LIMIT, 5.0)
-    sock.close()
+    srv, port = start(5.0)
     answers = []
     client = threading.Thread(target=lambda: answers.append(request(port, "GET", "/slow")), daemon=True)
     client.start()
@@ -216,10 +216,7 @@ def test_stop_waits_for_the_request_in_hand_then_refuses_connections():
 
 
 def test_stop_gives_up_after_the_drain_time():
-    sock = prefork.listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    srv = HttpServer(sock.fileno(), LIMIT, 5.0)
-    sock.close()
+    srv, port = start(5.0)
     outcome = []
 
     def never() -> None:
