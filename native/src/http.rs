@@ -23,9 +23,15 @@ use hyper_util::server::graceful::GracefulShutdown;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 const MAX_HEAD: usize = 256 << 10;
+/// Connections served at once, as waitress's `connection_limit`: each may hold a body of up to
+/// the limit in memory.
+const MAX_CONNECTIONS: usize = 100;
+/// A body at least this large is checked with the worker thread handed over to the others' work
+/// first, so a long check does not hold up the connections that thread serves.
+const LONG_CHECK: usize = 256 << 10;
 
 /// What Python sends back for one request.
 struct Answer {
@@ -147,7 +153,8 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, remote: SocketAddr)
     let fast = parts.method == Method::POST && shared.fast_path.as_deref() == Some(path.as_str());
     let checked = match shared.check_limit {
         Some(limit) if fast && !over && !body.is_empty() => {
-            Some(crate::error::guarded(|| crate::checked(&body, limit).map(|(raw, info)| (info, raw.len()))))
+            let check = || crate::error::guarded(|| crate::checked(&body, limit).map(|(raw, info)| (info, raw.len())));
+            Some(if body.len() >= LONG_CHECK { tokio::task::block_in_place(check) } else { check() })
         }
         _ => None,
     };
@@ -182,7 +189,16 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut stop
     let mut builder = http1::Builder::new();
     // A head over 256 KiB is refused (431), as waitress refuses one.
     builder.timer(TokioTimer::new()).header_read_timeout(shared.read_timeout).max_buf_size(MAX_HEAD);
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // At the limit, no more are accepted until one closes: they wait in the listen backlog.
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
@@ -200,6 +216,7 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut stop
                                 let _ = slow.send(remote.ip().to_string());
                             }
                         }
+                        drop(permit);
                     });
                 }
                 // Out of file descriptors and the like: wait for some to be closed.

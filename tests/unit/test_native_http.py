@@ -235,3 +235,22 @@ def test_stop_gives_up_after_the_drain_time():
     client.join(5)
     assert outcome == ["closed"]
     assert held.answer(200, [], b"") is False
+
+
+def test_past_100_connections_the_next_one_waits_until_one_closes(server):
+    srv, port = server
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+    try:
+        time.sleep(0.3)  # all accepted
+        late = socket.create_connection(("127.0.0.1", port), timeout=5)  # into the listen backlog
+        late.sendall(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert srv.take(0.5) is None  # not read: its connection is not accepted yet
+        held.pop().close()
+        req = srv.take(5.0)
+        assert req is not None and req.path == "/late"
+        req.answer(204, [], b"")
+        assert late.recv(100).startswith(b"HTTP/1.1 204 ")
+        late.close()
+    finally:
+        for s in held:
+            s.close()
