@@ -187,8 +187,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, remote: SocketAddr)
 async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration>>) -> bool {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    // A head over 256 KiB is refused (431), as waitress refuses one.
-    builder.timer(TokioTimer::new()).header_read_timeout(shared.read_timeout).max_buf_size(MAX_HEAD);
+    // A head over 256 KiB is refused (431), as waitress refuses one. Header names go out as
+    // waitress and Go send them (Content-Type), for clients that look them up as written.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.read_timeout)
+        .max_buf_size(MAX_HEAD)
+        .title_case_headers(true);
     let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         // At the limit, no more are accepted until one closes: they wait in the listen backlog.

@@ -60,11 +60,14 @@ def answering(srv: HttpServer, take: Callable[[], list], reply: Callable) -> thr
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+            headers: dict[str, str] | None = None, names: list[str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers by lower-case name, body); the header names as sent go into `names`."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
+        if names is not None:
+            names.extend(k for k, _ in resp.getheaders())
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
@@ -80,9 +83,12 @@ def test_a_request_reaches_python_whole_and_the_answer_goes_back(server):
         req.answer(201, [("Content-Type", "text/plain"), ("X-One", "1"), ("Connection", "close")], b"made")
 
     t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], reply)
-    status, headers, body = request(port, "PUT", "/a%20b/c?x=1&y=%C3%A9", b"hello", {"X-Two": "caf\u00e9", "X_Two": "spoof"})
+    seen["sent_names"] = []
+    status, headers, body = request(port, "PUT", "/a%20b/c?x=1&y=%C3%A9", b"hello", {"X-Two": "caf\u00e9", "X_Two": "spoof"},
+                                    names=seen["sent_names"])
     t.join()
     assert (status, body, headers["x-one"], headers["server"]) == (201, b"made", "1", "profefe")
+    assert {"Content-Length", "X-One", "Server"} <= set(seen["sent_names"])  # as waitress and Go write them
     assert seen["method"] == "PUT" and seen["path"] == "/a%20b/c" and seen["query"] == "x=1&y=%C3%A9"
     assert (seen["body"], seen["over"], seen["length"]) == (b"hello", False, 5)
     assert ("x-two", "caf\u00e9") in seen["headers"]  # each byte one character, as WSGI wants
