@@ -40,21 +40,6 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// One request read whole, waiting for Python.
-struct Call {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    content_length: Option<u64>,
-    over: bool,
-    remote: SocketAddr,
-    received: Instant,
-    checked: Checked,
-    reply: oneshot::Sender<Answer>,
-}
-
 /// The fast path's body, checked as `check` does, on the server's threads: (info, protobuf size).
 type Checked = Option<crate::Result<(crate::check::Info, usize)>>;
 
@@ -64,8 +49,8 @@ struct Shared {
     fast_path: Option<String>,
     /// Check the fast path's bodies within this many bytes once inflated.
     check_limit: Option<usize>,
-    fast: Sender<Call>,
-    other: Sender<Call>,
+    fast: Sender<PendingRequest>,
+    other: Sender<PendingRequest>,
     /// The remote address of each connection closed because its request came too slowly.
     slow: Sender<String>,
 }
@@ -159,7 +144,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, remote: SocketAddr)
         _ => None,
     };
     let (reply, answered) = oneshot::channel();
-    let call = Call {
+    let pending = PendingRequest {
         method: parts.method.as_str().to_owned(),
         path,
         query: parts.uri.query().unwrap_or("").to_owned(),
@@ -169,11 +154,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, remote: SocketAddr)
         over,
         remote,
         received,
-        checked,
-        reply,
+        checked: Mutex::new(checked),
+        reply: Mutex::new(Some(reply)),
     };
     let queue = if fast { &shared.fast } else { &shared.other };
-    if queue.send(call).is_err() {
+    if queue.send(pending).is_err() {
         return Ok(envelope(StatusCode::SERVICE_UNAVAILABLE, "service unavailable: the collector is stopping"));
     }
     Ok(match answered.await {
@@ -235,7 +220,7 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut stop
     tokio::time::timeout(drain, graceful.shutdown()).await.is_ok()
 }
 
-/// A request taken by Python: its parts, and `answer` to send the reply.
+/// A request read whole, waiting for Python: its parts, and `answer` to send the reply.
 #[pyclass(frozen, module = "shared.pprof._native")]
 pub struct PendingRequest {
     #[pyo3(get)]
@@ -248,17 +233,13 @@ pub struct PendingRequest {
     /// Every header as (lower-case name, value as ISO-8859-1), in the order sent.
     #[pyo3(get)]
     headers: Vec<(String, String)>,
-    #[pyo3(get)]
-    body: Py<PyBytes>,
+    body: Vec<u8>,
     #[pyo3(get)]
     content_length: Option<u64>,
     /// The body was over the limit and was not read (`body` is empty).
     #[pyo3(get)]
     over: bool,
-    #[pyo3(get)]
-    remote_addr: String,
-    #[pyo3(get)]
-    remote_port: u16,
+    remote: SocketAddr,
     received: Instant,
     checked: Mutex<Checked>,
     reply: Mutex<Option<oneshot::Sender<Answer>>>,
@@ -266,18 +247,34 @@ pub struct PendingRequest {
 
 #[pymethods]
 impl PendingRequest {
+    /// The body as read (a copy each time it is asked for).
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.body)
+    }
+
+    #[getter]
+    fn remote_addr(&self) -> String {
+        self.remote.ip().to_string()
+    }
+
+    #[getter]
+    fn remote_port(&self) -> u16 {
+        self.remote.port()
+    }
+
     /// Seconds since the request was read whole.
     fn elapsed(&self) -> f64 {
         self.received.elapsed().as_secs_f64()
     }
 
-    /// What `_native.check(body, limit, inflated=False)` gives, computed when the request was
-    /// read (it raises that call's error); None when the body was not checked there. Once only.
-    fn checked(&self, py: Python<'_>) -> PyResult<Option<(Option<Py<PyBytes>>, crate::python::InfoTuple)>> {
+    /// The summary `_native.check(body, limit)` gives, computed when the request was read (it
+    /// raises that call's error); None when the body was not checked there. Once only.
+    fn checked(&self, py: Python<'_>) -> PyResult<Option<crate::python::InfoTuple>> {
         let taken = self.checked.lock().map_err(|_| PyValueError::new_err("poisoned"))?.take();
         match taken {
             None => Ok(None),
-            Some(Ok((info, size))) => Ok(Some((None, crate::python::info_tuple(info, size)))),
+            Some(Ok((info, size))) => Ok(Some(crate::python::info_tuple(info, size))),
             Some(Err(e)) => Err(crate::python::raise(py, e)),
         }
     }
@@ -294,32 +291,12 @@ impl PendingRequest {
     }
 }
 
-fn pending(py: Python<'_>, call: Call) -> PyResult<Py<PendingRequest>> {
-    Py::new(
-        py,
-        PendingRequest {
-            method: call.method,
-            path: call.path,
-            query: call.query,
-            headers: call.headers,
-            body: PyBytes::new(py, &call.body).unbind(),
-            content_length: call.content_length,
-            over: call.over,
-            remote_addr: call.remote.ip().to_string(),
-            remote_port: call.remote.port(),
-            received: call.received,
-            checked: Mutex::new(call.checked),
-            reply: Mutex::new(Some(call.reply)),
-        },
-    )
-}
-
 /// The server, listening on a socket Python bound (a copy of its descriptor is taken, so the
 /// caller closes its own).
 #[pyclass(frozen, module = "shared.pprof._native")]
 pub struct HttpServer {
-    fast: Receiver<Call>,
-    other: Receiver<Call>,
+    fast: Receiver<PendingRequest>,
+    other: Receiver<PendingRequest>,
     slow: Receiver<String>,
     /// Dropped with the server, which stops it (no drain) if `shutdown` was not called.
     stop: watch::Sender<Option<Duration>>,
@@ -385,14 +362,14 @@ impl HttpServer {
     /// Up to `most` requests of the fast path: waits at most `timeout` seconds for the first,
     /// then takes only those already queued.
     fn take_batch(&self, py: Python<'_>, most: usize, timeout: f64) -> PyResult<Vec<Py<PendingRequest>>> {
-        let calls = py.allow_threads(|| take(&self.fast, most.max(1), timeout));
-        calls.into_iter().map(|c| pending(py, c)).collect()
+        let taken = py.allow_threads(|| take(&self.fast, most.max(1), timeout));
+        taken.into_iter().map(|r| Py::new(py, r)).collect()
     }
 
     /// One request of the others, or None after `timeout` seconds.
     fn take(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PendingRequest>>> {
-        let mut calls = py.allow_threads(|| take(&self.other, 1, timeout));
-        calls.pop().map(|c| pending(py, c)).transpose()
+        let mut taken = py.allow_threads(|| take(&self.other, 1, timeout));
+        taken.pop().map(|r| Py::new(py, r)).transpose()
     }
 
     /// The remote addresses of the connections closed since the last call because their
@@ -426,18 +403,12 @@ impl HttpServer {
     }
 }
 
-fn take(queue: &Receiver<Call>, most: usize, timeout: f64) -> Vec<Call> {
+fn take(queue: &Receiver<PendingRequest>, most: usize, timeout: f64) -> Vec<PendingRequest> {
     let wait = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
-    let mut calls = Vec::new();
-    match queue.recv_timeout(wait) {
-        Ok(call) => calls.push(call),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return calls,
-    }
-    while calls.len() < most {
-        match queue.try_recv() {
-            Ok(call) => calls.push(call),
-            Err(_) => break,
-        }
-    }
-    calls
+    let Ok(first) = queue.recv_timeout(wait) else {
+        return Vec::new();
+    };
+    let mut taken = vec![first];
+    taken.extend(queue.try_iter().take(most - 1));
+    taken
 }

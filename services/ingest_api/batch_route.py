@@ -11,9 +11,9 @@ from services.ingest_api.collect import collect
 from services.ingest_api.config import IngestConfig
 from services.observe.metrics import Metrics
 from services.web.access import INGEST_ROUTE, REQUEST_ID_HEADER, record_request, request_id
+from services.web.body import too_large
 from services.web.envelope import JSON, envelope
 from services.web.errors import check_decodable, describe, profile_json
-from shared.errors import PayloadTooLarge
 from shared import pprof
 from shared.model import IngestRecord
 
@@ -67,7 +67,7 @@ def handler(publish_then: PublishThen, cfg: IngestConfig, metrics: Metrics) -> C
         try:
             check_decodable(req.path, req.query)
             if req.over:
-                raise PayloadTooLarge(f"request body too large: over {cfg.max_body_bytes} bytes")
+                raise too_large(cfg.max_body_bytes)
             record = collect(query_params(req.query), req.body, cfg, checked=prechecked(req))
         except Exception as exc:  # noqa: BLE001 - every error is answered as the Flask route would
             failed(exc)

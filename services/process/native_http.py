@@ -51,7 +51,6 @@ def serve(app: Any, host: str, port: int, *, threads: int, read_timeout: float, 
     base = {"SERVER_NAME": host, "SERVER_PORT": str(port), "wsgi.multiprocess": inherited}
     stopping = threading.Event()
     done = threading.Event()
-    workers: list[threading.Thread] = []
     # The signals are ours before the first request is answered: a SIGTERM right after, from a
     # supervisor that saw the server answer, is a drain, not Python's default exit.
     with drain_then_exit(stopping.set, stopping.is_set, "the requests in hand"):

@@ -11,6 +11,11 @@ _READ = 256 << 10
 GZIP_MAGIC = b"\x1f\x8b"  # a body that starts so is gzip, whatever its headers say
 
 
+def too_large(limit: int) -> PayloadTooLarge:
+    """The refusal of a body over `limit` bytes, whichever server read it."""
+    return PayloadTooLarge(f"request body too large: over {limit} bytes")
+
+
 def read_body(req: Request, limit: int) -> bytes:
     """The request body, refused as soon as it passes `limit` bytes (never buffered past it).
 
@@ -20,7 +25,7 @@ def read_body(req: Request, limit: int) -> bytes:
     """
     length = req.content_length
     if length is not None and length > limit:
-        raise PayloadTooLarge(f"request body too large: over {limit} bytes")
+        raise too_large(limit)
     if length is not None:
         stream, want = req.stream, length
     elif req.environ.get("wsgi.input_terminated"):
@@ -34,7 +39,7 @@ def read_body(req: Request, limit: int) -> bytes:
             break
         out += chunk
     if len(out) > limit:
-        raise PayloadTooLarge(f"request body too large: over {limit} bytes")
+        raise too_large(limit)
     return bytes(out)
 
 

@@ -47,10 +47,14 @@ class EmbeddedPorts:
     windows: SqlWindowStore
     writer: GroupCommit[IngestRecord] | None = None
 
-    def publisher(self) -> Publish:
+    def group_commit(self) -> GroupCommit[IngestRecord]:
+        """The one writer every upload of this process is stored through, made on first use."""
         if self.writer is None:
             self.writer = group_commit(self.blobs, self.meta)
-        return self.writer.submit
+        return self.writer
+
+    def publisher(self) -> Publish:
+        return self.group_commit().submit
 
     def close(self) -> None:
         if self.writer is not None:
@@ -145,8 +149,8 @@ def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = N
 
         if cfg.http == "native":
             batch = None
-            if not cfg.auth.enabled and ports.writer is not None:  # with auth every request goes through its check
-                batch = (batch_route.PATH, batch_route.handler(ports.writer.submit_then, cfg.ingest, metrics),
+            if not cfg.auth.enabled:  # with auth every request goes through its check, in the app
+                batch = (batch_route.PATH, batch_route.handler(ports.group_commit().submit_then, cfg.ingest, metrics),
                          cfg.ingest.max_decompressed_bytes)
             return native_http.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
                                      read_timeout=cfg.read_timeout, max_body=cfg.ingest.max_body_bytes,

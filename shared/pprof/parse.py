@@ -34,9 +34,9 @@ class Checked(NamedTuple):
     size: int  # bytes of protobuf (after gunzip)
 
     @classmethod
-    def from_native(cls, result: tuple) -> "Checked":
-        """From what the native core's check gives (here, or on the HTTP server's threads)."""
-        _raw, (nanos, types, period, signature, samples, totals, empty, _skipped, size) = result
+    def from_native(cls, info: tuple) -> "Checked":
+        """From the summary the native core's check gives (here, or on the HTTP server's threads)."""
+        nanos, types, period, signature, samples, totals, empty, _skipped, size = info
         return cls(nanos, tuple(types), period, signature, samples, tuple(totals), empty, size)
 
 
@@ -45,7 +45,8 @@ def check(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> C
 
     Raises MalformedProfile (with the reason) and ProfileTooLarge as `parse` does.
     """
-    return Checked.from_native(_native.check(_as_bytes(data), max_decompressed, inflated=False))
+    _raw, info = _native.check(_as_bytes(data), max_decompressed, inflated=False)
+    return Checked.from_native(info)
 
 
 def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:

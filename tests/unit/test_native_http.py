@@ -46,12 +46,13 @@ def stop(srv: HttpServer, drain: float) -> bool:
     return drained
 
 
-def answering(srv: HttpServer, take: Callable[[], list], reply: Callable) -> threading.Thread:
-    """A thread that answers the first request `take` gives with `reply(req)`."""
+def answering(srv: HttpServer, reply: Callable) -> threading.Thread:
+    """A thread that answers the first request of the WSGI queue with `reply(req)`."""
     def run() -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            for req in take():
+            req = srv.take(0.1)
+            if req is not None:
                 reply(req)
                 return
     t = threading.Thread(target=run, daemon=True)
@@ -82,7 +83,7 @@ def test_a_request_reaches_python_whole_and_the_answer_goes_back(server):
                     over=req.over, length=req.content_length, env=environ(req, {"SERVER_NAME": "h"}))
         req.answer(201, [("Content-Type", "text/plain"), ("X-One", "1"), ("Connection", "close")], b"made")
 
-    t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], reply)
+    t = answering(srv, reply)
     seen["sent_names"] = []
     status, headers, body = request(port, "PUT", "/a%20b/c?x=1&y=%C3%A9", b"hello", {"X-Two": "caf\u00e9", "X_Two": "spoof"},
                                     names=seen["sent_names"])
@@ -133,7 +134,7 @@ def test_a_body_the_check_refuses_raises_its_error_when_asked(server):
 
 def test_a_get_on_the_fast_path_goes_to_the_other_queue(server):
     srv, port = server
-    t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], lambda r: r.answer(204, [], b""))
+    t = answering(srv, lambda r: r.answer(204, [], b""))
     assert request(port, "GET", FAST)[0] == 204
     t.join()
 
@@ -145,7 +146,7 @@ def test_a_request_dropped_unanswered_is_a_500(server):
         del req
         gc.collect()
 
-    t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], drop)
+    t = answering(srv, drop)
     status, headers, body = request(port, "GET", "/x")
     t.join()
     assert status == 500 and headers["content-type"] == "application/json"
@@ -162,7 +163,7 @@ def test_a_second_answer_is_refused():
         with pytest.raises(ValueError):
             req.answer(42, [], b"")
 
-    t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], reply)
+    t = answering(srv, reply)
     assert request(port, "GET", "/")[2] == b"first"
     t.join()
     assert outcomes == [True, False]
@@ -179,7 +180,7 @@ def test_a_body_over_the_limit_is_not_read_and_flagged(server, chunked):
         seen.update(over=req.over, body=req.body, length=req.content_length)
         req.answer(413, [], b"too large")
 
-    t = answering(srv, lambda: [r for r in [srv.take(0.1)] if r is not None], reply)
+    t = answering(srv, reply)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     if chunked:
         conn.request("PUT", "/", body=iter([big[:LIMIT // 2], big[LIMIT // 2:]]), encode_chunked=True)
