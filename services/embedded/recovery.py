@@ -19,7 +19,7 @@ def remove_unindexed(blobs: LocalBlobStore, meta: MetaStore) -> int:
     """Delete every profile blob without a metadata row, and every partial write; returns how
     many blobs went. Only safe while nothing writes: the rows of blobs being stored are not
     committed yet."""
-    partial = blobs.remove_partial_writes()
+    partial = blobs.recover()
     ids = [i for i in (key[len(PROFILE_PREFIX):] for key, _ in blobs.list(PROFILE_PREFIX)) if is_id(i)]
     removed = 0
     for start in range(0, len(ids), _LOOKUP):

@@ -33,6 +33,7 @@ from services.wiring.startup import CannotStart, announce
 from shared.adapters.blobs_local import LocalBlobStore
 from shared.adapters.meta_sql import SqlMetaStore, migrate
 from shared.adapters.windows_sql import SqlWindowStore
+from shared.errors import Unavailable
 from shared.model import IngestRecord, blob_key
 from shared.ports import Publish
 
@@ -59,6 +60,7 @@ class EmbeddedPorts:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()  # every upload already queued is written before the database closes
+        self.blobs.close()
         self.windows.close()
         self.meta.close()
 
@@ -68,10 +70,11 @@ def prepare_embedded(cfg: ServeRole) -> None:
     half written; before any process serves."""
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(cfg.database_url)
-    meta = SqlMetaStore(cfg.database_url)
+    meta, blobs = SqlMetaStore(cfg.database_url), LocalBlobStore(cfg.blob_dir)
     try:
-        remove_unindexed(LocalBlobStore(cfg.blob_dir), meta)
+        remove_unindexed(blobs, meta)
     finally:
+        blobs.close()
         meta.close()
 
 
@@ -85,17 +88,18 @@ def open_embedded(cfg: ServeRole, *, prepare: bool = True) -> EmbeddedPorts:
 
 def group_commit(blobs: LocalBlobStore, meta: SqlMetaStore, max_batch: int = MAX_BATCH) -> GroupCommit[IngestRecord]:
     """The embedded publisher: the indexer's `index` run in-process, so an upload returns once its
-    blob and row are stored. Concurrent uploads share a transaction and a folder sync."""
+    blob and row are stored. Concurrent uploads share a transaction and one append to a pack."""
     def write(records: Sequence[IngestRecord]) -> None:
         try:
             index(records, blobs, meta)
         except Exception:
             # Rows are committed together or not at all: without them these blobs would never be
-            # found (the client retries under a new id), and on a full disk they hold its space.
+            # found (the client retries under a new id), and on a full disk they hold its space. A
+            # delete the full disk refuses too is left for the next start (`remove_unindexed`).
             for record in records:
                 try:
                     blobs.delete(blob_key(record.id))
-                except OSError:
+                except (OSError, Unavailable):
                     pass
             raise
 

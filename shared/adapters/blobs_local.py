@@ -1,45 +1,39 @@
-"""Blobs as files under one root folder: the embedded collector's object store."""
+"""Blobs under one root folder, the embedded collector's object store: batches (uploads) appended
+to pack files (`shared.adapters.blob_packs`), single blobs (the compactor's windows, rewritten as
+late data arrives and kept longer) as a file each."""
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from shared.adapters.blob_packs import Packs, fsync_dir
 from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
 
 # Keys are relative paths of plain segments: no `..`, no absolute paths, nothing that escapes root.
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
-# The files of one batch are written and fsynced this many at a time: the disk (here ext4) folds
-# concurrent fsyncs into one journal commit, about 5x fewer milliseconds per file than in turn.
-WRITERS = 8
 # What a blob is written under before its rename; listing skips it, a start deletes it.
 TMP_PREFIX = ".tmp-"
+_LOOKUP = 500  # keys of a get_many looked up in the packs' index at once
 
 
 class LocalBlobStore:
-    """`BlobStore` on the local filesystem; a write is a temp file + fsync + rename, so a reader
-    sees the old bytes or the new ones, never half of them."""
+    """`BlobStore` on the local filesystem. `put_many` appends to a pack; `put` writes a temp file,
+    fsyncs and renames it, so a reader sees the old bytes or the new ones, never half of them. A
+    key is read from the packs first, then from its file (also where earlier versions kept every
+    blob)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._root = str(self.root)  # paths are built as strings: pathlib cost a compactor pass a tenth of its CPU
-        self._pool: tuple[int, ThreadPoolExecutor] | None = None
-        self._pool_lock = threading.Lock()
-
-    def _writers(self) -> ThreadPoolExecutor:
-        """This process's pool: made on first use, again in a forked child (threads do not survive a fork)."""
-        with self._pool_lock:
-            if self._pool is None or self._pool[0] != os.getpid():
-                self._pool = (os.getpid(), ThreadPoolExecutor(WRITERS, thread_name_prefix="blob-write"))
-            return self._pool[1]
+        self.packs = Packs(self._root)
 
     def _path(self, key: str) -> str:
         if not _KEY.fullmatch(key):
@@ -47,61 +41,91 @@ class LocalBlobStore:
         return f"{self._root}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
-        self.put_many([(key, data)])
+        path = self._path(key)
+        parent = os.path.dirname(path)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            _write_atomically(path, data)
+        except OSError as exc:
+            raise self._storage_error(exc) from exc
+        fsync_dir(parent)
+        try:
+            self.packs.delete([key])  # after the file is in place, so a reader never finds neither
+        except sqlite3.Error as exc:
+            raise self._storage_error(exc) from exc
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        """Store every (key, bytes); each file is written and renamed into place as in `put`, then
-        each folder they landed in is fsynced once, so a batch costs one directory sync, not one
-        per file. When this returns every blob is durable; on an error, some may be stored."""
-        paths = [(self._path(key), data) for key, data in items]  # every key checked before any write
-        folders: dict[str, None] = {}
+        """Store every (key, bytes) in one append to a pack and one fsync; durable when this
+        returns, and none of them stored when it raises."""
+        for key, _data in items:
+            self._path(key)  # every key checked before any write
+        if not items:
+            return
         try:
-            for path, _data in paths:
-                parent = os.path.dirname(path)
-                if parent not in folders:
-                    os.makedirs(parent, exist_ok=True)
-                    folders[parent] = None
-            if len(paths) == 1:
-                _write_atomically(*paths[0])
-            else:
-                pool = self._writers()
-                writes = [pool.submit(_write_atomically, path, data) for path, data in paths]
-                wait(writes)  # all of them, so none is still writing when the caller cleans up
-                for done in writes:
-                    done.result()
-        except OSError as exc:
+            self.packs.append(items)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._storage_error(exc) from exc
+
+    def _storage_error(self, exc: OSError | sqlite3.Error) -> Exception:
+        """A full disk as InsufficientStorage (SQLite says SQLITE_FULL as "database or disk is
+        full"); another index error as Unavailable; any other OSError as it is."""
+        if isinstance(exc, OSError):
             if exc.errno in OUT_OF_SPACE:
-                raise InsufficientStorage(f"blob folder {str(self.root)!r}: {exc.strerror}") from exc
-            raise
-        for folder in folders:
-            _fsync_dir(folder)
+                return InsufficientStorage(f"blob folder {str(self.root)!r}: {exc.strerror}")
+            return exc
+        if "disk is full" in str(exc):
+            return InsufficientStorage(f"blob folder {str(self.root)!r}: {exc}")
+        return Unavailable(f"blob index in {str(self.root)!r}: {exc}")
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
+        where = self.packs.locate([key]).get(key)
+        return self._read(key, path, where)
+
+    def _read(self, key: str, path: str, where: tuple[str, int, int] | None) -> bytes:
+        if where is not None:
+            data = self.packs.read(where)
+            if data is not None:
+                return data
         try:
-            with open(self._path(key), "rb") as f:
+            with open(path, "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise NotFound(f"nothing found: no blob {key!r}") from None
 
     def get_many(self, keys: Sequence[str]) -> Iterator[bytes]:
-        # A file read waits on no network, so reading ahead would only add threads.
-        for key in keys:
-            yield self.get(key)
+        # A file read waits on no network, so reading ahead would only add threads; the packs'
+        # index is asked once per chunk of keys, not once per key.
+        for start in range(0, len(keys), _LOOKUP):
+            chunk = keys[start:start + _LOOKUP]
+            paths = [self._path(key) for key in chunk]
+            found = self.packs.locate(chunk)
+            for key, path in zip(chunk, paths):
+                yield self._read(key, path, found.get(key))
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         try:
-            os.unlink(self._path(key))
+            self.packs.delete([key])
+        except sqlite3.Error as exc:
+            raise self._storage_error(exc) from exc
+        try:
+            os.unlink(path)
         except FileNotFoundError:
             pass
 
     def list(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         folder = self._path(prefix.rstrip("/"))
+        packed = set()
+        for key, written in self.packs.listing(prefix.rstrip("/") + "/"):
+            packed.add(key)
+            yield key, written
         skip = len(self._root) + 1
         for dirpath, _dirs, files in os.walk(folder):
             base = dirpath[skip:] + "/"
             for name in files:
-                if name.startswith(TMP_PREFIX):
-                    continue  # a write in progress, or one a crash left; not a blob
+                if name.startswith(TMP_PREFIX) or base + name in packed:
+                    continue  # a write in progress or one a crash left (not a blob), or shadowed by a pack
                 try:
                     mtime = os.stat(f"{dirpath}/{name}").st_mtime
                 except FileNotFoundError:
@@ -113,16 +137,14 @@ class LocalBlobStore:
             raise Unavailable(f"blob folder {str(self.root)!r} is not a writable directory")
 
     def close(self) -> None:
-        """Every write is finished when it returns; only the writer threads are left to end."""
-        with self._pool_lock:
-            if self._pool is not None and self._pool[0] == os.getpid():
-                self._pool[1].shutdown(wait=False)
-            self._pool = None
+        """Every write is finished when it returns; this process's pack is sealed."""
+        self.packs.close()
 
-    def remove_partial_writes(self) -> int:
-        """Delete the temporary files of writes a crash cut short; call it before any writer
-        starts. Returns how many there were."""
-        removed = 0
+    def recover(self) -> int:
+        """Mend what a crash left: delete the temporary files of writes it cut short, cut a
+        half-written record off the end of a pack and index what it had appended but not yet
+        indexed. Call it before any writer starts. Returns how many partial writes there were."""
+        removed = self.packs.recover()
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:
                 if name.startswith(TMP_PREFIX):
@@ -150,17 +172,3 @@ def _write_atomically(path: str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-
-
-def _fsync_dir(path: str) -> None:
-    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -98,3 +98,27 @@ def test_list_names_every_key_under_a_prefix_with_its_write_time(blob_store, ns)
     blob_store.delete(f"{ns}/a/one")
     assert set(dict(blob_store.list(f"{ns}/a/"))) == keys - {f"{ns}/a/one"}
     assert list(blob_store.list(f"{ns}/nothing/")) == []
+
+
+def test_put_and_put_many_replace_each_other(blob_store, ns):
+    key = f"profiles/{ns}"
+    blob_store.put_many([(key, b"batched"), (f"{key}-other", b"o")])
+    blob_store.put(key, b"single")
+    assert blob_store.get(key) == b"single"
+    blob_store.put_many([(key, b"batched again")])
+    assert blob_store.get(key) == b"batched again"
+    assert list(blob_store.get_many([key, f"{key}-other"])) == [b"batched again", b"o"]
+    blob_store.delete(key)
+    with pytest.raises(NotFound):
+        blob_store.get(key)
+    assert blob_store.get(f"{key}-other") == b"o"
+
+
+def test_list_and_delete_see_a_batch(blob_store, ns):
+    blob_store.put_many([(f"{ns}/a/one", b"1"), (f"{ns}/a/two", b"2"), (f"{ns}/b/three", b"3")])
+    blob_store.put(f"{ns}/a/four", b"4")
+    assert set(dict(blob_store.list(f"{ns}/a/"))) == {f"{ns}/a/one", f"{ns}/a/two", f"{ns}/a/four"}
+    blob_store.delete(f"{ns}/a/one")
+    assert set(dict(blob_store.list(f"{ns}/a/"))) == {f"{ns}/a/two", f"{ns}/a/four"}
+    blob_store.put_many([])
+    assert blob_store.get(f"{ns}/b/three") == b"3"

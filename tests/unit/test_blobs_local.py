@@ -1,10 +1,17 @@
-"""What only the local blob folder promises: keys cannot escape the root, writes leave no debris."""
+"""What only the local blob folder promises: keys cannot escape the root, writes leave no debris,
+the packs are shared by processes, emptied packs go, and a crash is mended at the next start."""
 from __future__ import annotations
+
+import errno
+import multiprocessing
+import shutil
+import sqlite3
 
 import pytest
 
+from shared.adapters import blob_packs
 from shared.adapters.blobs_local import LocalBlobStore
-from shared.errors import Unavailable
+from shared.errors import InsufficientStorage, NotFound, Unavailable
 
 
 @pytest.mark.parametrize("key", ["../x", "profiles/../../x", "/etc/passwd", "", "a//b", ".hidden", "a/./b", "a\\b"])
@@ -26,16 +33,18 @@ def test_writes_leave_only_the_blob(tmp_path):
 
 def test_ping_on_a_missing_root(tmp_path):
     store = LocalBlobStore(tmp_path / "root")
-    (tmp_path / "root").rmdir()
+    shutil.rmtree(tmp_path / "root")
     with pytest.raises(Unavailable):
         store.ping()
 
 
-def test_put_many_stores_every_blob_and_leaves_no_debris(tmp_path):
+def test_put_many_appends_one_pack_and_leaves_no_debris(tmp_path):
     store = LocalBlobStore(tmp_path)
     store.put_many([("profiles/a", b"1"), ("profiles/b", b"2"), ("other/c", b"3")])
-    assert [store.get(k) for k in ("profiles/a", "profiles/b", "other/c")] == [b"1", b"2", b"3"]
-    assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == ["a", "b"]
+    store.put_many([("profiles/d", b"4")])
+    assert [store.get(k) for k in ("profiles/a", "profiles/b", "other/c", "profiles/d")] == [b"1", b"2", b"3", b"4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".packs"]
+    assert len(_packs(tmp_path)) == 1
 
 
 def test_put_many_checks_every_key_before_writing(tmp_path):
@@ -43,3 +52,138 @@ def test_put_many_checks_every_key_before_writing(tmp_path):
     with pytest.raises(ValueError, match="invalid blob key"):
         store.put_many([("profiles/a", b"1"), ("../x", b"2")])
     assert not (tmp_path / "profiles").exists()
+
+
+def _packs(root) -> list:
+    return sorted((root / ".packs").glob("*.pack"))
+
+
+def _index(root) -> sqlite3.Connection:
+    return sqlite3.connect(root / ".packs" / "index.db")
+
+
+def test_another_process_reads_and_deletes_what_one_appended(tmp_path):
+    # Two stores on one folder are two processes of `serve --workers 2`: each appends to a pack of its own.
+    one, two = LocalBlobStore(tmp_path), LocalBlobStore(tmp_path)
+    one.put_many([("profiles/a", b"1"), ("profiles/b", b"2")])
+    two.put_many([("profiles/c", b"3")])
+    assert list(two.get_many(["profiles/a", "profiles/b"])) == [b"1", b"2"]
+    assert one.get("profiles/c") == b"3"
+    assert len(_packs(tmp_path)) == 2
+    two.delete("profiles/a")
+    with pytest.raises(NotFound):
+        one.get("profiles/a")
+    assert set(dict(one.list("profiles/"))) == {"profiles/b", "profiles/c"}
+
+
+def test_a_forked_child_appends_to_a_pack_of_its_own(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/parent", b"p")])
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=lambda: store.put_many([("profiles/child", b"c")]))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    store.put_many([("profiles/parent2", b"q")])
+    assert list(store.get_many(["profiles/parent", "profiles/child", "profiles/parent2"])) == [b"p", b"c", b"q"]
+    assert len(_packs(tmp_path)) == 2
+
+
+def test_a_full_pack_is_sealed_and_deleted_once_its_last_blob_goes(tmp_path, monkeypatch):
+    monkeypatch.setattr(blob_packs, "PACK_BYTES", 1000)
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"x" * 600), ("profiles/b", b"y" * 600)])  # one batch: never split
+    store.put_many([("profiles/c", b"z" * 10)])
+    first, second = _packs(tmp_path)
+    store.delete("profiles/a")
+    assert first.exists()
+    store.delete("profiles/b")
+    assert _packs(tmp_path) == [second]  # the open pack stays, the sealed empty one went
+    store.delete("profiles/c")
+    assert _packs(tmp_path) == [second]
+    store.close()  # sealed on close; emptied already, so deleted at the next start
+    assert LocalBlobStore(tmp_path).recover() == 0
+    assert _packs(tmp_path) == []
+
+
+def test_a_replaced_blob_frees_its_sealed_pack(tmp_path, monkeypatch):
+    monkeypatch.setattr(blob_packs, "PACK_BYTES", 100)
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"x" * 200)])
+    store.put_many([("profiles/a", b"y" * 200)])
+    assert store.get("profiles/a") == b"y" * 200
+    assert len(_packs(tmp_path)) == 1
+
+
+def test_recover_indexes_what_a_crash_kept_out_of_the_index_and_cuts_a_torn_record(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/kept", b"k")])
+    store.put_many([("profiles/late", b"late bytes")])
+    (pack,) = _packs(tmp_path)
+    size = pack.stat().st_size
+    with _index(tmp_path) as db:  # the second batch's index commit lost with the power
+        db.execute("DELETE FROM blobs WHERE key = 'profiles/late'")
+        db.execute("UPDATE packs SET indexed_to = ?", (size - (18 + len("profiles/late") + len(b"late bytes")),))
+    with open(pack, "ab") as f:
+        f.write(b"PFP1\x05\x00")  # a record cut short mid-header
+    with pytest.raises(NotFound):
+        store.get("profiles/late")
+    fresh = LocalBlobStore(tmp_path)
+    assert fresh.recover() == 1
+    assert pack.stat().st_size == size
+    assert list(fresh.get_many(["profiles/kept", "profiles/late"])) == [b"k", b"late bytes"]
+    fresh.put_many([("profiles/after", b"a")])
+    assert fresh.get("profiles/after") == b"a" and len(_packs(tmp_path)) == 2
+
+
+def test_recover_keeps_a_deleted_blob_deleted(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"1"), ("profiles/b", b"2")])
+    store.delete("profiles/b")
+    assert LocalBlobStore(tmp_path).recover() == 0
+    with pytest.raises(NotFound):
+        store.get("profiles/b")
+    assert store.get("profiles/a") == b"1"
+
+
+def test_recover_forgets_a_pack_that_is_gone(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"1")])
+    _packs(tmp_path)[0].unlink()
+    with pytest.raises(NotFound):
+        store.get("profiles/a")
+    LocalBlobStore(tmp_path).recover()
+    assert list(store.list("profiles/")) == []
+
+
+def test_a_failed_append_leaves_nothing_behind(tmp_path, monkeypatch):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"1")])
+    (pack,) = _packs(tmp_path)
+    size = pack.stat().st_size
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(blob_packs.os, "fsync", full)
+    with pytest.raises(InsufficientStorage, match="No space left"):
+        store.put_many([("profiles/b", b"2" * 1000)])
+    monkeypatch.undo()
+    assert pack.stat().st_size == size
+    with pytest.raises(NotFound):
+        store.get("profiles/b")
+    store.put_many([("profiles/c", b"3")])
+    assert LocalBlobStore(tmp_path).recover() == 0
+    assert store.get("profiles/c") == b"3"
+
+
+def test_blobs_written_as_files_by_earlier_versions_are_read_listed_and_deleted(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "old").write_bytes(b"from a file")
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/new", b"packed")])
+    assert list(store.get_many(["profiles/old", "profiles/new"])) == [b"from a file", b"packed"]
+    assert set(dict(store.list("profiles/"))) == {"profiles/old", "profiles/new"}
+    store.delete("profiles/old")
+    assert not (tmp_path / "profiles" / "old").exists()
+    assert set(dict(store.list("profiles/"))) == {"profiles/new"}

@@ -151,13 +151,19 @@ def test_a_late_profile_makes_the_window_stale_until_rebuilt(deployment):
 
 def reads_of(d: Deployment, monkeypatch) -> list[str]:
     """The blob keys the compactor reads from now on (the store still answers them)."""
-    read, keys = d.ports.blobs.get, []
+    blobs, keys = d.compactor.builder.blobs, []
+    read, read_many = blobs.get, blobs.get_many
 
     def get(key: str) -> bytes:
         keys.append(key)
         return read(key)
 
-    monkeypatch.setattr(d.compactor.builder.blobs, "get", get)
+    def get_many(asked):
+        keys.extend(asked)
+        return read_many(asked)
+
+    monkeypatch.setattr(blobs, "get", get)
+    monkeypatch.setattr(blobs, "get_many", get_many)
     return keys
 
 
@@ -355,7 +361,7 @@ def test_a_window_replaced_while_being_read_is_planned_again(deployment, monkeyp
         d.post(DAY0 + i * 600, "env=prod")
     d.compactor.run_pass()
     want = d.merge(DAY0, DAY0 + HOUR - 1, windows=False)
-    read, gone = d.ports.blobs.get, []
+    read, read_many, gone = d.ports.blobs.get, d.ports.blobs.get_many, []
 
     def get(key: str) -> bytes:
         if key.startswith("windows/") and not gone:
@@ -363,7 +369,15 @@ def test_a_window_replaced_while_being_read_is_planned_again(deployment, monkeyp
             raise NotFound(f"no blob {key!r}")
         return read(key)
 
+    def get_many(keys):
+        for key in keys:
+            if key.startswith("windows/") and not gone:
+                yield get(key)
+            else:
+                yield from read_many([key])
+
     monkeypatch.setattr(d.ports.blobs, "get", get)
+    monkeypatch.setattr(d.ports.blobs, "get_many", get_many)
     assert d.merge(DAY0, DAY0 + HOUR - 1) == want
     assert gone
 
