@@ -30,6 +30,7 @@ PACK_BYTES = 64 << 20
 # magic, key length, data length, CRC-32 of key + data; then the key, then the data.
 _HEADER = struct.Struct("<4sHQI")
 _MAGIC = b"PFP1"
+_IOV_MAX = 1024  # buffers one writev takes on Linux
 _LOOKUP = 500  # keys per index query (SQLite's bound on parameters is far above)
 
 _SCHEMA = """
@@ -88,19 +89,19 @@ class Packs:
 
     def append(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Store every (key, data) durably in one write and one fsync, then index them."""
-        records = bytearray()
+        parts: list[bytes] = []  # written as they are (writev): a batch is never copied into one buffer
         starts = []
+        total = 0
         for key, data in items:
             raw = key.encode()
-            starts.append(len(records) + _HEADER.size + len(raw))
-            records += _HEADER.pack(_MAGIC, len(raw), len(data), zlib.crc32(data, zlib.crc32(raw)))
-            records += raw
-            records += data
+            starts.append(total + _HEADER.size + len(raw))
+            parts += (_HEADER.pack(_MAGIC, len(raw), len(data), zlib.crc32(data, zlib.crc32(raw))), raw, data)
+            total += _HEADER.size + len(raw) + len(data)
         with self._lock:
-            writer = self._open_writer(len(records))
+            writer = self._open_writer(total)
             base = writer.size
             try:
-                _write_all(writer.fd, records)
+                _write_all(writer.fd, parts)
                 os.fsync(writer.fd)
             except BaseException:
                 try:
@@ -110,7 +111,7 @@ class Packs:
                     writer.size = base  # recover() truncates the tail at the next start
                     self._writer = None
                 raise
-            writer.size = base + len(records)
+            writer.size = base + total
             now = time.time()
             rows = [(key, writer.name, base + start, len(data), now) for (key, data), start in zip(items, starts)]
             db = self._db()
@@ -294,10 +295,16 @@ def _scan(path: str, start: int) -> tuple[list[tuple[str, int, int, float]], int
     return rows, at, cut
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    """Every byte of `parts`, in order, however short each writev falls."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
 
 
 def fsync_dir(path: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import multiprocessing
+import os
 import shutil
 import sqlite3
 
@@ -187,3 +188,18 @@ def test_blobs_written_as_files_by_earlier_versions_are_read_listed_and_deleted(
     store.delete("profiles/old")
     assert not (tmp_path / "profiles" / "old").exists()
     assert set(dict(store.list("profiles/"))) == {"profiles/new"}
+
+
+def test_an_append_survives_short_writes(tmp_path, monkeypatch):
+    store = LocalBlobStore(tmp_path)
+    real = os.writev
+
+    def short(fd, views):  # at most 1,000 bytes a call, as a signal or a full pipe may leave it
+        return real(fd, [bytes(views[0][:1000])])
+
+    monkeypatch.setattr(blob_packs.os, "writev", short)
+    items = [(f"profiles/{i}", bytes([i]) * (i * 997)) for i in range(1, 8)] + [("profiles/empty", b"")]
+    store.put_many(items)
+    monkeypatch.undo()
+    assert list(store.get_many([k for k, _ in items])) == [v for _, v in items]
+    assert LocalBlobStore(tmp_path).recover() == 0
