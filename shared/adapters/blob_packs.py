@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 import zlib
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterable, Iterator, Sequence
 
@@ -108,23 +109,18 @@ class Packs:
                     os.ftruncate(writer.fd, base)  # no half-written record stays behind
                     os.lseek(writer.fd, base, os.SEEK_SET)
                 except OSError:
-                    writer.size = base  # recover() truncates the tail at the next start
+                    os.close(writer.fd)  # left as it is: `recover` cuts the tail at the next start
                     self._writer = None
                 raise
             writer.size = base + total
             now = time.time()
             rows = [(key, writer.name, base + start, len(data), now) for (key, data), start in zip(items, starts)]
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(self._db()) as db:
                 replaced = _packs_of(db, [key for key, _ in items])
                 db.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?)", rows)
                 db.execute("UPDATE packs SET indexed_to = ? WHERE name = ?", (writer.size, writer.name))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        self._reclaim(replaced)
+                emptied = _drop_empty(db, replaced)
+        self._unlink(emptied)
 
     def _open_writer(self, incoming: int) -> _Writer:
         """This process's pack, a new one when there is none or this batch would take it past
@@ -145,8 +141,10 @@ class Packs:
     def _seal(self, writer: _Writer) -> None:
         os.close(writer.fd)
         self._writer = None
-        self._db().execute("UPDATE packs SET sealed = 1 WHERE name = ?", (writer.name,))
-        self._reclaim({writer.name})
+        with _transaction(self._db()) as db:
+            db.execute("UPDATE packs SET sealed = 1 WHERE name = ?", (writer.name,))
+            emptied = _drop_empty(db, [writer.name])
+        self._unlink(emptied)
 
     def locate(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int]]:
         """key -> (pack, offset, length) for those of `keys` that are packed."""
@@ -175,16 +173,11 @@ class Packs:
 
     def delete(self, keys: Sequence[str]) -> None:
         """Unindex `keys`; a sealed pack left with no blob is deleted."""
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._db()) as db:
             packs = _packs_of(db, keys)
             db.executemany("DELETE FROM blobs WHERE key = ?", [(k,) for k in keys])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self._reclaim(packs)
+            emptied = _drop_empty(db, packs)
+        self._unlink(emptied)
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         rows = self._db().execute("SELECT key, written FROM blobs WHERE key >= ? AND key < ?",
@@ -192,25 +185,14 @@ class Packs:
         for key, written in rows:
             yield key, datetime.fromtimestamp(written, timezone.utc)
 
-    def _reclaim(self, packs: Iterable[str]) -> None:
-        """Delete each of `packs` that is sealed and holds no blob."""
-        db = self._db()
+    def _unlink(self, packs: Iterable[str]) -> None:
+        """Delete the files of packs `_drop_empty` forgot (after its commit: a crash in between
+        leaves a file `recover` indexes again, never a row without its file)."""
         for pack in packs:
-            db.execute("BEGIN IMMEDIATE")
             try:
-                empty = db.execute("SELECT 1 FROM packs WHERE name = ? AND sealed = 1 AND NOT EXISTS "
-                                   "(SELECT 1 FROM blobs WHERE pack = ?)", (pack, pack)).fetchone()
-                if empty:
-                    db.execute("DELETE FROM packs WHERE name = ?", (pack,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            if empty:
-                try:
-                    os.unlink(self._path(pack))
-                except FileNotFoundError:
-                    pass
+                os.unlink(self._path(pack))
+            except FileNotFoundError:
+                pass
 
     def recover(self) -> int:
         """Before any writer starts: index what a crash left unindexed at the end of each pack,
@@ -223,33 +205,56 @@ class Packs:
         for name in sorted(on_disk):
             rows, end, cut = _scan(self._path(name), known.get(name, 0))
             torn += cut
-            db.execute("BEGIN IMMEDIATE")
-            # An existing row wins: it was written by a later, committed batch.
-            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?, ?, ?)", [(k, name, o, n, w) for k, o, n, w in rows])
-            db.execute("INSERT INTO packs (name, indexed_to, sealed) VALUES (?, ?, 1) "
-                       "ON CONFLICT (name) DO UPDATE SET indexed_to = excluded.indexed_to, sealed = 1", (name, end))
-            db.execute("COMMIT")
-        gone = [name for name in known if name not in on_disk]
-        if gone:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("DELETE FROM blobs WHERE pack = ?", [(n,) for n in gone])
-            db.executemany("DELETE FROM packs WHERE name = ?", [(n,) for n in gone])
-            db.execute("COMMIT")
-        self._reclaim(sorted(on_disk))
+            with _transaction(db):
+                # An existing row wins: it was written by a later, committed batch.
+                db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?, ?, ?)",
+                               [(k, name, o, n, w) for k, o, n, w in rows])
+                db.execute("INSERT INTO packs (name, indexed_to, sealed) VALUES (?, ?, 1) ON CONFLICT (name) "
+                           "DO UPDATE SET indexed_to = excluded.indexed_to, sealed = 1", (name, end))
+        with _transaction(db):
+            gone = [(name,) for name in known if name not in on_disk]
+            db.executemany("DELETE FROM blobs WHERE pack = ?", gone)
+            db.executemany("DELETE FROM packs WHERE name = ?", gone)
+            emptied = _drop_empty(db, sorted(on_disk))
+        self._unlink(emptied)
         return torn
 
     def close(self) -> None:
         with self._lock:
-            if self._writer is not None and self._writer.pid == os.getpid():
+            writer, self._writer = self._writer, None
+            if writer is not None and writer.pid == os.getpid():
                 try:
-                    self._seal(self._writer)
+                    self._seal(writer)
                 except sqlite3.Error as exc:  # a full disk, say: `recover` seals it at the next start
-                    log.warning("could not seal pack %s: %s", self._writer.name, exc)
-            self._writer = None
+                    log.warning("could not seal pack %s: %s", writer.name, exc)
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             conn.close()
             self._local.conn = None
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction, taken at once (so two processes never both wait to upgrade a read)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _drop_empty(db: sqlite3.Connection, packs: Iterable[str]) -> list[str]:
+    """Forget each of `packs` that is sealed and holds no blob; returns them, for `Packs._unlink`
+    once the transaction commits."""
+    emptied = []
+    for pack in packs:
+        if db.execute("SELECT 1 FROM packs WHERE name = ? AND sealed = 1 AND NOT EXISTS "
+                      "(SELECT 1 FROM blobs WHERE pack = ?)", (pack, pack)).fetchone():
+            db.execute("DELETE FROM packs WHERE name = ?", (pack,))
+            emptied.append(pack)
+    return emptied
 
 
 def _packs_of(db: sqlite3.Connection, keys: Sequence[str]) -> set[str]:

@@ -203,3 +203,23 @@ def test_an_append_survives_short_writes(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert list(store.get_many([k for k, _ in items])) == [v for _, v in items]
     assert LocalBlobStore(tmp_path).recover() == 0
+
+
+def test_a_pack_that_cannot_be_sealed_on_close_is_sealed_at_the_next_start(tmp_path, monkeypatch, caplog):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"1")])
+
+    def full(_db, _packs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(blob_packs, "_drop_empty", full)
+    store.close()  # logs, does not raise: the collector is stopping
+    monkeypatch.undo()
+    assert "could not seal pack" in caplog.text
+    with _index(tmp_path) as db:
+        assert db.execute("SELECT sealed FROM packs").fetchall() == [(0,)]
+    again = LocalBlobStore(tmp_path)
+    assert again.recover() == 0
+    with _index(tmp_path) as db:
+        assert db.execute("SELECT sealed FROM packs").fetchall() == [(1,)]
+    assert again.get("profiles/a") == b"1"
