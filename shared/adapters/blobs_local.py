@@ -56,7 +56,8 @@ class LocalBlobStore:
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Store every (key, bytes) in one append to a pack and one fsync; durable when this
-        returns, and none of them stored when it raises."""
+        returns. When it raises none of them is readable (what was appended before the index
+        failed is indexed by the next start's `recover`, whose caller deletes profiles without a row)."""
         for key, _data in items:
             self._path(key)  # every key checked before any write
         if not items:
