@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from shared import pprof
 from tests.e2e.embedded import _wait_until_up, free_port, get_json, profefe_command
 
 pytestmark = [pytest.mark.e2e]
@@ -257,6 +259,32 @@ def test_two_workers_share_the_socket_and_the_data(tmp_path):
         for pid in workers:
             assert not Path(f"/proc/{pid}").exists()
         assert "2 workers" in log_path.read_text()
+
+
+def test_each_worker_reads_what_the_other_stored(tmp_path):
+    # Each worker appends to a pack of its own; downloads and merges read both, through the shared index.
+    with serving(tmp_path, "--compact-interval", "0") as (proc, port, log_path):
+        workers = children_of(proc.pid)
+        assert len(workers) == 2, log_path.read_text()
+        (first, one), (second, other) = connection_to_each(port, workers).items()
+        stored: dict[int, str] = {}
+        for pid, conn in ((first, one), (second, other)):
+            conn.request("POST", "/api/0/profiles?" + urlencode({"service": "shared", "type": "cpu",
+                                                                 "labels": f"by={pid}"}), body=BODY)
+            resp = conn.getresponse()
+            assert resp.status == 200
+            stored[pid] = json.loads(resp.read())["body"]["id"]
+        for conn, written_by in ((one, second), (other, first)):
+            conn.request("GET", f"/api/0/profiles/{stored[written_by]}")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read() == BODY
+            conn.request("GET", "/api/0/profiles/merge?" + urlencode({
+                "service": "shared", "type": "cpu", "from": "2000-01-01T00:00:00", "to": "2100-01-01T00:00:00"}))
+            resp = conn.getresponse()
+            merged = resp.read()
+            assert resp.status == 200, merged
+            assert pprof.totals(pprof.parse(merged)) == tuple(2 * t for t in pprof.totals(pprof.parse(BODY)))
+        assert len(list((tmp_path / "data" / "blobs" / ".packs").glob("*.pack"))) == 2
 
 
 def test_a_sigterm_while_the_workers_start_is_a_clean_stop(tmp_path):
