@@ -5,7 +5,9 @@ each commit on their own wait for each other in turn. Here each upload queues it
 waits; the writer takes everything queued (up to `max_batch`), stores it in one `write` (one
 transaction), and only then wakes each waiter, so a 200 still means blob and row are durable.
 A failed batch is written again one record at a time, so each waiter gets its own outcome and a
-bad record does not fail the others.
+bad record does not fail the others. A caller that gathers its own batches (the native server's
+upload thread, which takes every upload that arrived while it wrote the last batch) writes them
+with `write_now` on its own thread, in turn with the writer's batches.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ _STOP = object()
 
 class GroupCommit(Generic[T]):
     """Calls `write(batch)` on one thread for items submitted from many; `submit` returns once its
-    item's batch is written, or raises that item's error; `submit_then` calls back instead."""
+    item's batch is written, or raises that item's error. `write_now` writes a caller's batch on
+    the caller's thread."""
 
     def __init__(self, write: Write[T], *, max_batch: int = MAX_BATCH, name: str = "group-commit") -> None:
         if max_batch < 1:
@@ -63,6 +66,7 @@ class GroupCommit(Generic[T]):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = threading.Lock()
         self._closed = False
+        self._writing = threading.Lock()  # one batch at a time: the writer thread's or a write_now
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -74,23 +78,32 @@ class GroupCommit(Generic[T]):
         if pending.error is not None:
             raise pending.error
 
-    def submit_then(self, item: T, then: Then) -> None:
-        """Queues `item` and returns; `then(error)` is called on the writer's thread once its batch
-        is written (error None) or has failed. Raises Unavailable, without calling `then`, when closed."""
-        self._put(_Pending(item, then))
+    def write_now(self, items: Sequence[tuple[T, Then]]) -> None:
+        """Write the items as one batch on this thread, never at the same time as another batch,
+        then call each one's `then(error)` in order (None once written, or the error that stopped
+        it; a failed batch is written again one item at a time, as the writer's are). Raises
+        Unavailable, calling none of them, when closed."""
+        with self._writing:
+            self._refuse_if_closed()
+            self._write_batch([_Pending(item, then) for item, then in items])
 
     def _put(self, pending: _Pending[T]) -> None:
         with self._closing:
-            if self._closed:
-                raise Unavailable("the collector is stopping: not accepting writes", retry_after=1)
+            self._refuse_if_closed()
             self._queue.put(pending)
 
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise Unavailable("the collector is stopping: not accepting writes", retry_after=1)
+
     def close(self, timeout: float | None = None) -> None:
-        """Refuse new items, write every item already submitted, then end the thread."""
+        """Refuse new items, write every item already submitted, then end the thread; a write_now
+        under way is finished first, a later one refused."""
         with self._closing:
             if self._closed:
                 return
-            self._closed = True
+            with self._writing:
+                self._closed = True
             self._queue.put(_STOP)
         self._thread.join(timeout)
 
@@ -111,7 +124,8 @@ class GroupCommit(Generic[T]):
                     stopping = True  # nothing is queued after the stop marker: this batch is the last
                     break
                 batch.append(more)
-            self._write_batch(batch)
+            with self._writing:
+                self._write_batch(batch)
         # A stop marker taken mid-batch: the queue is empty behind it (submit refuses once closed).
 
     def _write_batch(self, batch: list[_Pending[T]]) -> None:

@@ -1,10 +1,11 @@
 """POST /api/0/profiles under the native HTTP server: the same checks, answers, counts and log
-line as the Flask route with `instrument`, for requests one thread takes in batches. Each upload
-is answered when its record is stored, on the thread that stored it, so the taking thread never
-waits and a batch of uploads shares one write."""
+line as the Flask route with `instrument`, for requests one thread takes in batches. The thread
+checks each upload of a batch, stores the good ones in one write on its own thread and answers
+each once it is stored; the uploads that arrive meanwhile wait in the server for the next batch,
+so there is no hand-off to a writer thread and back."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 from urllib.parse import parse_qsl
 
 from services.ingest_api.collect import collect
@@ -17,8 +18,10 @@ from services.web.errors import check_decodable, describe, profile_json
 from shared import pprof
 from shared.model import IngestRecord
 
-# Queues a record and calls back with None once it is stored, or with the error that stopped it.
-PublishThen = Callable[[IngestRecord, Callable[[BaseException | None], None]], None]
+Stored = Callable[[BaseException | None], None]
+# Stores the records as one batch, then calls each one's callback with None, or with the error
+# that stopped it (`GroupCommit.write_now`).
+WriteNow = Callable[[Sequence[tuple[IngestRecord, Stored]]], None]
 
 PATH = INGEST_ROUTE
 _REQUEST_ID = REQUEST_ID_HEADER.lower()
@@ -42,11 +45,21 @@ def prechecked(req) -> pprof.Checked | None:
     return None if native is None else pprof.Checked.from_native(native)
 
 
-def handler(publish_then: PublishThen, cfg: IngestConfig, metrics: Metrics) -> Callable[..., None]:
+def handler(write_now: WriteNow, cfg: IngestConfig, metrics: Metrics) -> Callable[[list], None]:
     """The batch handler of `services.process.native_http.serve` for the ingest route (its
     bodies checked by the server within `cfg.max_decompressed_bytes`)."""
 
-    def handle(req) -> None:  # req: shared.pprof._native.PendingRequest
+    def handle(reqs: list) -> None:  # shared.pprof._native.PendingRequest each
+        to_store = [one for one in map(prepare, reqs) if one is not None]
+        if to_store:
+            try:
+                write_now(to_store)
+            except Exception as exc:  # noqa: BLE001 - stopping, say: each upload is told
+                for _record, stored in to_store:
+                    stored(exc)
+
+    def prepare(req) -> tuple[IngestRecord, Stored] | None:
+        """The upload's record and what answers it once stored; None when it was answered already."""
         sent_id = next((v for k, v in req.headers if k == _REQUEST_ID), None)
         rid = request_id(sent_id)
 
@@ -71,7 +84,7 @@ def handler(publish_then: PublishThen, cfg: IngestConfig, metrics: Metrics) -> C
             record = collect(query_params(req.query), req.body, cfg, checked=prechecked(req))
         except Exception as exc:  # noqa: BLE001 - every error is answered as the Flask route would
             failed(exc)
-            return
+            return None
 
         def stored(error: BaseException | None) -> None:
             if error is None:
@@ -79,9 +92,6 @@ def handler(publish_then: PublishThen, cfg: IngestConfig, metrics: Metrics) -> C
             else:
                 failed(error)
 
-        try:
-            publish_then(record, stored)
-        except Exception as exc:  # noqa: BLE001
-            failed(exc)
+        return record, stored
 
     return handle

@@ -31,8 +31,8 @@ BATCH = 64  # requests the batch thread takes at once
 _TAKE_WAIT = 0.2  # seconds between two looks of the main thread at a signal and the slow clients
 _IDLE_WAIT = 1.0  # seconds an idle request thread waits for a request: how late it notices the stop
 
-# A batch handler answers each request itself (`PendingRequest.answer`), now or later.
-BatchHandler = Callable[[PendingRequest], None]
+# A batch handler answers each request of a batch itself (`PendingRequest.answer`).
+BatchHandler = Callable[[list[PendingRequest]], None]
 # (path, handler, the decompression limit of the body's pprof check, or None for no check)
 Batch = tuple[str, BatchHandler, "int | None"]
 
@@ -99,12 +99,15 @@ def _run_requests(server: HttpServer, app: Any, base: dict[str, Any], done: thre
 
 def _run_batches(server: HttpServer, handle: BatchHandler, done: threading.Event) -> None:
     while not done.is_set():
-        for req in server.take_batch(BATCH, _IDLE_WAIT):
-            try:
-                handle(req)
-            except Exception as exc:  # noqa: BLE001 - a handler's bug must not stop the others
-                log.error("unexpected error", exc_info=exc)
-                answer_error(req, 500, "internal error")
+        batch = server.take_batch(BATCH, _IDLE_WAIT)
+        if not batch:
+            continue
+        try:
+            handle(batch)
+        except Exception as exc:  # noqa: BLE001 - a handler's bug must not stop the thread
+            log.error("unexpected error", exc_info=exc)
+            for req in batch:
+                answer_error(req, 500, "internal error")  # refused where one was answered already
 
 
 def answer_error(req: PendingRequest, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> None:

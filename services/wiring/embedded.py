@@ -154,7 +154,7 @@ def serve_worker(cfg: ServeRole, worker: int = 0, sock: socket.socket | None = N
         if cfg.http == "native":
             batch = None
             if not cfg.auth.enabled:  # with auth every request goes through its check, in the app
-                batch = (batch_route.PATH, batch_route.handler(ports.group_commit().submit_then, cfg.ingest, metrics),
+                batch = (batch_route.PATH, batch_route.handler(ports.group_commit().write_now, cfg.ingest, metrics),
                          cfg.ingest.max_decompressed_bytes)
             return native_http.serve(app, cfg.addr.host, cfg.addr.port, threads=cfg.threads, on_ready=ready,
                                      read_timeout=cfg.read_timeout, max_body=cfg.ingest.max_body_bytes,

@@ -146,43 +146,55 @@ def test_max_batch_must_be_positive():
         GroupCommit(Recorder(), max_batch=0)
 
 
-def test_submit_then_returns_at_once_and_calls_back_on_the_writer_thread_with_each_outcome():
+def test_write_now_writes_one_batch_on_the_callers_thread_and_tells_each_item():
+    write = Recorder()
+    writer = GroupCommit(write)
+    told: list[tuple[str, BaseException | None, str]] = []
+
+    def then(item):
+        return lambda error: told.append((item, error, threading.current_thread().name))
+
+    writer.write_now([(item, then(item)) for item in ("x", "bad", "y")])
+    here = threading.current_thread().name
+    assert [(item, error is None, name) for item, error, name in told] == [
+        ("x", True, here), ("bad", False, here), ("y", True, here)]
+    assert isinstance(told[1][1], ValueError)
+    # The batch failed as a whole, so it was written again one item at a time.
+    assert write.batches == [["x"], ["y"]]
+    writer.write_now([("z", then("z"))])
+    assert write.batches[-1] == ["z"]
+    writer.close()
+    with pytest.raises(Unavailable, match="stopping"):
+        writer.write_now([("late", then("late"))])
+    assert [item for item, _, _ in told] == ["x", "bad", "y", "z"]
+
+
+def test_write_now_waits_for_the_writer_threads_batch():
     write = Recorder()
     writer = GroupCommit(write)
     write.gate.clear()
-    told: dict[str, tuple[BaseException | None, str]] = {}
-    done = threading.Event()
-
-    def then(item):
-        def call(error):
-            told[item] = (error, threading.current_thread().name)
-            if len(told) == 3:
-                done.set()
-        return call
-
-    for item in ("x", "bad", "y"):
-        writer.submit_then(item, then(item))  # none of them waits for the held write
-    wait_until(lambda: len(write.holding) + writer._queue.qsize() >= 3, "all three queued")
+    threads, outcomes = submit_all(writer, ["queued"])
+    assert write.entered.wait(5)  # the writer thread is in its write, held
+    told = []
+    now = threading.Thread(target=writer.write_now, args=([("mine", told.append)],))
+    now.start()
+    now.join(0.2)
+    assert now.is_alive() and write.batches == []  # never two writes at once
     write.gate.set()
-    assert done.wait(5)
-    assert told["x"] == (None, "group-commit") and told["y"] == (None, "group-commit")
-    assert isinstance(told["bad"][0], ValueError)
+    now.join(5)
+    for t in threads:
+        t.join(5)
+    assert write.batches == [["queued"], ["mine"]] and told == [None] and outcomes == {"queued": None}
     writer.close()
-    with pytest.raises(Unavailable, match="stopping"):
-        writer.submit_then("late", then("late"))
-    assert "late" not in told
 
 
 def test_a_callback_that_raises_does_not_keep_its_batch_mates_from_theirs():
     writer = GroupCommit(Recorder())
     told = []
-    gate = threading.Event()
 
     def boom(_error):
         raise RuntimeError("a caller's bug")
 
-    writer.submit_then("a", boom)
-    writer.submit_then("b", lambda error: (told.append(error), gate.set()))
-    assert gate.wait(5)
+    writer.write_now([("a", boom), ("b", told.append)])
     assert told == [None]
     writer.close()
