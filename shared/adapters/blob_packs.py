@@ -32,7 +32,7 @@ PACK_BYTES = 64 << 20
 _HEADER = struct.Struct("<4sHQI")
 _MAGIC = b"PFP1"
 _IOV_MAX = 1024  # buffers one writev takes on Linux
-_LOOKUP = 500  # keys per index query (SQLite's bound on parameters is far above)
+LOOKUP = 500  # keys per index query (SQLite's bound on parameters is far above)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -148,15 +148,8 @@ class Packs:
 
     def locate(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int]]:
         """key -> (pack, offset, length) for those of `keys` that are packed."""
-        found: dict[str, tuple[str, int, int]] = {}
-        db = self._db()
-        for start in range(0, len(keys), _LOOKUP):
-            chunk = keys[start:start + _LOOKUP]
-            marks = ",".join("?" * len(chunk))
-            for key, pack, offset, length in db.execute(
-                    f"SELECT key, pack, offset, length FROM blobs WHERE key IN ({marks})", chunk):
-                found[key] = (pack, offset, length)
-        return found
+        return {key: (pack, offset, length) for key, pack, offset, length
+                in _where_key_in(self._db(), "SELECT key, pack, offset, length FROM blobs", keys)}
 
     def read(self, where: tuple[str, int, int]) -> bytes | None:
         """The bytes at a location `locate` gave; None when its pack went in the meantime."""
@@ -172,7 +165,10 @@ class Packs:
         return data if len(data) == length else None
 
     def delete(self, keys: Sequence[str]) -> None:
-        """Unindex `keys`; a sealed pack left with no blob is deleted."""
+        """Unindex `keys`; a sealed pack left with no blob is deleted. Takes the index's write lock
+        only when one of them is packed (a window's write or delete, say, finds none)."""
+        if not _packs_of(self._db(), keys):
+            return
         with _transaction(self._db()) as db:
             packs = _packs_of(db, keys)
             db.executemany("DELETE FROM blobs WHERE key = ?", [(k,) for k in keys])
@@ -258,12 +254,14 @@ def _drop_empty(db: sqlite3.Connection, packs: Iterable[str]) -> list[str]:
 
 
 def _packs_of(db: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
-    packs: set[str] = set()
-    for start in range(0, len(keys), _LOOKUP):
-        chunk = keys[start:start + _LOOKUP]
-        marks = ",".join("?" * len(chunk))
-        packs.update(p for (p,) in db.execute(f"SELECT DISTINCT pack FROM blobs WHERE key IN ({marks})", chunk))
-    return packs
+    return {pack for (pack,) in _where_key_in(db, "SELECT pack FROM blobs", keys)}
+
+
+def _where_key_in(db: sqlite3.Connection, select: str, keys: Sequence[str]) -> Iterator[tuple]:
+    """The rows of `select ... WHERE key IN keys`, LOOKUP keys a query."""
+    for start in range(0, len(keys), LOOKUP):
+        chunk = keys[start:start + LOOKUP]
+        yield from db.execute(f"{select} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
 
 
 def _scan(path: str, start: int) -> tuple[list[tuple[str, int, int, float]], int, int]:

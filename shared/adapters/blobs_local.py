@@ -7,11 +7,12 @@ import os
 import re
 import sqlite3
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from shared.adapters.blob_packs import Packs, fsync_dir
+from shared.adapters.blob_packs import LOOKUP, Packs, fsync_dir
 from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
 
 # Keys are relative paths of plain segments: no `..`, no absolute paths, nothing that escapes root.
@@ -20,7 +21,6 @@ _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 # What a blob is written under before its rename; listing skips it, a start deletes it.
 TMP_PREFIX = ".tmp-"
-_LOOKUP = 500  # keys of a get_many looked up in the packs' index at once
 
 
 class LocalBlobStore:
@@ -43,16 +43,11 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         parent = os.path.dirname(path)
-        try:
+        with self._storage_errors():
             os.makedirs(parent, exist_ok=True)
             _write_atomically(path, data)
-        except OSError as exc:
-            raise self._storage_error(exc) from exc
-        fsync_dir(parent)
-        try:
+            fsync_dir(parent)
             self.packs.delete([key])  # after the file is in place, so a reader never finds neither
-        except sqlite3.Error as exc:
-            raise self._storage_error(exc) from exc
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Store every (key, bytes) in one append to a pack and one fsync; durable when this
@@ -62,21 +57,23 @@ class LocalBlobStore:
             self._path(key)  # every key checked before any write
         if not items:
             return
-        try:
+        with self._storage_errors():
             self.packs.append(items)
-        except (OSError, sqlite3.Error) as exc:
-            raise self._storage_error(exc) from exc
 
-    def _storage_error(self, exc: OSError | sqlite3.Error) -> Exception:
-        """A full disk as InsufficientStorage (SQLite says SQLITE_FULL as "database or disk is
-        full"); another index error as Unavailable; any other OSError as it is."""
-        if isinstance(exc, OSError):
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A full disk, in a file or in the packs' index (SQLITE_FULL), as InsufficientStorage;
+        another index error as Unavailable; any other OSError as it is."""
+        try:
+            yield
+        except OSError as exc:
             if exc.errno in OUT_OF_SPACE:
-                return InsufficientStorage(f"blob folder {str(self.root)!r}: {exc.strerror}")
-            return exc
-        if "disk is full" in str(exc):
-            return InsufficientStorage(f"blob folder {str(self.root)!r}: {exc}")
-        return Unavailable(f"blob index in {str(self.root)!r}: {exc}")
+                raise InsufficientStorage(f"blob folder {str(self.root)!r}: {exc.strerror}") from exc
+            raise
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+                raise InsufficientStorage(f"blob folder {str(self.root)!r}: {exc}") from exc
+            raise Unavailable(f"blob index in {str(self.root)!r}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -97,8 +94,8 @@ class LocalBlobStore:
     def get_many(self, keys: Sequence[str]) -> Iterator[bytes]:
         # A file read waits on no network, so reading ahead would only add threads; the packs'
         # index is asked once per chunk of keys, not once per key.
-        for start in range(0, len(keys), _LOOKUP):
-            chunk = keys[start:start + _LOOKUP]
+        for start in range(0, len(keys), LOOKUP):
+            chunk = keys[start:start + LOOKUP]
             paths = [self._path(key) for key in chunk]
             found = self.packs.locate(chunk)
             for key, path in zip(chunk, paths):
@@ -106,10 +103,8 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        try:
+        with self._storage_errors():
             self.packs.delete([key])
-        except sqlite3.Error as exc:
-            raise self._storage_error(exc) from exc
         try:
             os.unlink(path)
         except FileNotFoundError:
