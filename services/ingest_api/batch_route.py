@@ -68,10 +68,12 @@ def handler(write_now: WriteNow, cfg: IngestConfig, metrics: Metrics) -> Callabl
             out = [("Content-Type", JSON), (REQUEST_ID_HEADER, rid), *(headers or {}).items()]
             if status == 200:
                 out.append(("Vary", "Accept-Encoding"))  # as every JSON 200 says (services.web.compression)
-            req.answer(status, out, body)
+            # Counted before it is sent, as the Flask route counts: a client that has its 200 and
+            # then scrapes finds its upload counted.
             record_request(metrics, request_id=rid, method="POST", route=INGEST_ROUTE, path=req.path,
                            status=status, seconds=req.elapsed(), bytes_in=req.content_length or 0,
                            bytes_out=len(body), remote=req.remote_addr)
+            req.answer(status, out, body)
 
         def failed(exc: BaseException) -> None:
             status, message, headers = describe(exc)
