@@ -3,6 +3,7 @@ folder, uploads stored through one group commit, the compactor on a thread, and 
 `--workers N` the processes that share the listening socket."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -36,6 +37,8 @@ from shared.adapters.windows_sql import SqlWindowStore
 from shared.errors import Unavailable
 from shared.model import IngestRecord, blob_key
 from shared.ports import Publish
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,8 +113,21 @@ def embedded_compactor(ports: EmbeddedPorts, cfg: ServeRole, metrics: Metrics | 
     """The compactor of `profefe serve`, over the same SQLite file and blob folder; its stats
     join the app's metrics when given."""
     compactor = Compactor(ports.windows, ports.blobs, cfg.compactor)
-    if metrics is not None:
-        compactor.after_pass = metrics.export_compactor(lambda: compactor.stats)
+    export = metrics.export_compactor(lambda: compactor.stats) if metrics is not None else None
+
+    def after_pass() -> None:
+        # Retention has just deleted blobs: the packs it left mostly dead give their space back.
+        try:
+            packs, freed = ports.blobs.reclaim(lambda: compactor.stopping)
+        except (OSError, Unavailable) as exc:  # a full disk, say: the next pass tries again
+            log.warning("reclaiming pack space failed: %s", exc)
+        else:
+            if packs:
+                log.info("reclaimed %d packs, %.1f MiB", packs, freed / (1 << 20))
+        if export is not None:
+            export()
+
+    compactor.after_pass = after_pass
     return compactor
 
 

@@ -6,8 +6,10 @@ record describes itself (key, length, CRC), so the packs are the truth and the i
 (`index.db`, SQLite, key -> pack, offset, length) can be rebuilt from them: its commits skip the
 fsync, and `recover` re-reads what a crash kept out of it. Each process appends to a pack of its
 own; every process reads every pack through the shared index. A pack stops growing at
-`PACK_BYTES` and is deleted once none of its blobs is left (uploads go in arrival order and age
-out together under retention); a blob replaced or deleted leaves its bytes until then.
+`PACK_BYTES` and is deleted once none of its blobs is left. A blob replaced or deleted leaves its
+bytes until then, so `reclaim` copies the blobs still live in a sealed pack that is mostly dead
+(uploads of services kept for different times share packs) to the end of this process's pack,
+and the emptied pack goes.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,17 @@ _HEADER = struct.Struct("<4sHQI")
 _MAGIC = b"PFP1"
 _IOV_MAX = 1024  # buffers one writev takes on Linux
 LOOKUP = 500  # keys per index query (SQLite's bound on parameters is far above)
+# `reclaim` copies a sealed pack's blobs once fewer than this share of its bytes are live, so a
+# copy always writes less than it frees.
+RECLAIM_BELOW = 0.5
+RECLAIM_CHUNK = 1 << 20  # bytes copied per append: an upload waits for one at most (bench/reclaim.py)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
     name TEXT PRIMARY KEY,
     indexed_to INTEGER NOT NULL,  -- every record before this offset is in blobs (or was deleted)
-    sealed INTEGER NOT NULL DEFAULT 0  -- no process appends to it any more
+    sealed INTEGER NOT NULL DEFAULT 0,  -- no process appends to it any more
+    live INTEGER NOT NULL DEFAULT 0  -- the bytes of its indexed blobs (their data)
 );
 CREATE TABLE IF NOT EXISTS blobs (
     key TEXT PRIMARY KEY,
@@ -70,7 +77,10 @@ class Packs:
         self._local = threading.local()
         self._lock = threading.Lock()  # one append (write, fsync, index) at a time per process
         self._writer: _Writer | None = None
-        self._db().executescript(_SCHEMA)
+        db = self._db()
+        db.executescript(_SCHEMA)
+        if "live" not in {row[1] for row in db.execute("PRAGMA table_info(packs)")}:
+            _add_live(db)
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (sqlite3's are not shared between threads, nor across a fork)."""
@@ -88,8 +98,10 @@ class Packs:
     def _path(self, pack: str) -> str:
         return f"{self.folder}/{pack}"
 
-    def append(self, items: Sequence[tuple[str, bytes]]) -> None:
-        """Store every (key, data) durably in one write and one fsync, then index them."""
+    def append(self, items: Sequence[tuple[str, bytes]],
+               moved: Sequence[tuple[str, int]] | None = None) -> None:
+        """Store every (key, data) durably in one write and one fsync, then index them (`moved`:
+        see `_index`)."""
         parts: list[bytes] = []  # written as they are (writev): a batch is never copied into one buffer
         starts = []
         total = 0
@@ -113,14 +125,34 @@ class Packs:
                     self._writer = None
                 raise
             writer.size = base + total
-            now = time.time()
-            rows = [(key, writer.name, base + start, len(data), now) for (key, data), start in zip(items, starts)]
             with _transaction(self._db()) as db:
-                replaced = _packs_of(db, [key for key, _ in items])
-                db.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?)", rows)
-                db.execute("UPDATE packs SET indexed_to = ? WHERE name = ?", (writer.size, writer.name))
-                emptied = _drop_empty(db, replaced)
+                emptied = self._index(db, writer, items, [base + start for start in starts], moved)
         self._unlink(emptied)
+
+    def _index(self, db: sqlite3.Connection, writer: _Writer, items: Sequence[tuple[str, bytes]],
+               offsets: list[int], moved: Sequence[tuple[str, int]] | None) -> list[str]:
+        """Index the records just appended at `offsets`. New blobs replace what their keys named;
+        a copy `reclaim` made (`moved`: the pack and offset it was copied from) takes the place of
+        its original only if that is still what the key names (not deleted or replaced since)."""
+        if moved is None:
+            now = time.time()
+            latest = {key: (key, writer.name, offset, len(data), now)
+                      for (key, data), offset in zip(items, offsets)}  # a key twice in a batch: the last
+            rows = list(latest.values())
+            freed = _live_of(db, [row[0] for row in rows])
+            db.executemany("INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?)", rows)
+            added = sum(row[3] for row in rows)
+        else:
+            freed, added = {}, 0
+            for (key, data), offset, (pack, was) in zip(items, offsets, moved):
+                if db.execute("UPDATE blobs SET pack = ?, offset = ? WHERE key = ? AND pack = ? AND offset = ?",
+                              (writer.name, offset, key, pack, was)).rowcount:
+                    freed[pack] = freed.get(pack, 0) + len(data)
+                    added += len(data)
+        db.executemany("UPDATE packs SET live = live - ? WHERE name = ?", [(n, p) for p, n in freed.items()])
+        db.execute("UPDATE packs SET indexed_to = ?, live = live + ? WHERE name = ?",
+                   (writer.size, added, writer.name))
+        return _drop_empty(db, freed)
 
     def _open_writer(self, incoming: int) -> _Writer:
         """This process's pack, a new one when there is none or this batch would take it past
@@ -170,10 +202,64 @@ class Packs:
         if not _packs_of(self._db(), keys):
             return
         with _transaction(self._db()) as db:
-            packs = _packs_of(db, keys)
+            freed = _live_of(db, keys)
             db.executemany("DELETE FROM blobs WHERE key = ?", [(k,) for k in keys])
-            emptied = _drop_empty(db, packs)
+            db.executemany("UPDATE packs SET live = live - ? WHERE name = ?", [(n, p) for p, n in freed.items()])
+            emptied = _drop_empty(db, freed)
         self._unlink(emptied)
+
+    def reclaim(self, stopping: Callable[[], bool] = lambda: False) -> tuple[int, int]:
+        """Copy the live blobs of each sealed pack less than RECLAIM_BELOW live to this process's
+        pack, RECLAIM_CHUNK bytes an append, and delete it once emptied; a blob deleted or
+        replaced meanwhile is left as it is. Stops between chunks once `stopping()`. Returns the
+        packs deleted and the bytes their files held."""
+        db = self._db()
+        candidates = db.execute("SELECT name, indexed_to FROM packs WHERE sealed = 1 AND live < indexed_to * ? "
+                                "ORDER BY name", (RECLAIM_BELOW,)).fetchall()
+        packs = freed = 0
+        for name, size in candidates:
+            if stopping():
+                break
+            if self._reclaim_one(name, stopping):
+                packs += 1
+                freed += size
+        return packs, freed
+
+    def _reclaim_one(self, pack: str, stopping: Callable[[], bool]) -> bool:
+        """Copy `pack`'s live blobs away; True when the pack is gone at the end."""
+        live = self._db().execute("SELECT key, offset, length FROM blobs WHERE pack = ? ORDER BY offset",
+                                  (pack,)).fetchall()
+        try:
+            fd = os.open(self._path(pack), os.O_RDONLY)
+        except FileNotFoundError:
+            return True  # deleted by another process meanwhile
+        try:
+            chunk: list[tuple[str, bytes]] = []
+            origins: list[tuple[str, int]] = []
+            size = 0
+            for key, offset, length in live:
+                data = _read_record(fd, key, offset, length)
+                if data is None:
+                    log.error("pack %s: the record of %s at %d does not match its CRC; left where it is",
+                              pack, key, offset)
+                    continue
+                chunk.append((key, data))
+                origins.append((pack, offset))
+                size += length
+                if size >= RECLAIM_CHUNK:
+                    self.append(chunk, moved=origins)
+                    chunk, origins, size = [], [], 0
+                    if stopping():
+                        return False
+            if chunk:
+                self.append(chunk, moved=origins)
+        finally:
+            os.close(fd)
+        # Emptied by the copies, or already before (a pack left empty is dropped here too).
+        with _transaction(self._db()) as db:
+            emptied = _drop_empty(db, [pack])
+        self._unlink(emptied)
+        return not os.path.exists(self._path(pack))
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         rows = self._db().execute("SELECT key, written FROM blobs WHERE key >= ? AND key < ?",
@@ -211,6 +297,7 @@ class Packs:
             gone = [(name,) for name in known if name not in on_disk]
             db.executemany("DELETE FROM blobs WHERE pack = ?", gone)
             db.executemany("DELETE FROM packs WHERE name = ?", gone)
+            _count_live(db)
             emptied = _drop_empty(db, sorted(on_disk))
         self._unlink(emptied)
         return torn
@@ -255,6 +342,42 @@ def _drop_empty(db: sqlite3.Connection, packs: Iterable[str]) -> list[str]:
 
 def _packs_of(db: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
     return {pack for (pack,) in _where_key_in(db, "SELECT pack FROM blobs", keys)}
+
+
+def _live_of(db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, int]:
+    """pack -> the bytes of those of `keys` it holds."""
+    found: dict[str, int] = {}
+    for pack, length in _where_key_in(db, "SELECT pack, length FROM blobs", keys):
+        found[pack] = found.get(pack, 0) + length
+    return found
+
+
+def _count_live(db: sqlite3.Connection) -> None:
+    db.execute("UPDATE packs SET live = COALESCE((SELECT SUM(length) FROM blobs WHERE pack = packs.name), 0)")
+
+
+def _add_live(db: sqlite3.Connection) -> None:
+    """An index made before packs counted their live bytes gets the column, counted."""
+    with _transaction(db):
+        if "live" not in {row[1] for row in db.execute("PRAGMA table_info(packs)")}:  # not by another process
+            db.execute("ALTER TABLE packs ADD COLUMN live INTEGER NOT NULL DEFAULT 0")
+            _count_live(db)
+
+
+def _read_record(fd: int, key: str, offset: int, length: int) -> bytes | None:
+    """The data of the record of `key` whose data starts at `offset`, checked against the record's
+    own key and CRC; None when they do not match."""
+    raw = key.encode()
+    start = offset - len(raw) - _HEADER.size
+    record = os.pread(fd, _HEADER.size + len(raw) + length, start)
+    if len(record) != _HEADER.size + len(raw) + length:
+        return None
+    magic, key_len, data_len, crc = _HEADER.unpack_from(record)
+    data = record[_HEADER.size + len(raw):]
+    if (magic != _MAGIC or key_len != len(raw) or data_len != length or record[_HEADER.size:_HEADER.size + len(raw)] != raw
+            or zlib.crc32(data, zlib.crc32(raw)) != crc):
+        return None
+    return data
 
 
 def _where_key_in(db: sqlite3.Connection, select: str, keys: Sequence[str]) -> Iterator[tuple]:

@@ -10,7 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from shared.adapters.blob_packs import LOOKUP, Packs, fsync_dir
 from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
@@ -83,6 +83,11 @@ class LocalBlobStore:
     def _read(self, key: str, path: str, where: tuple[str, int, int] | None) -> bytes:
         if where is not None:
             data = self.packs.read(where)
+            if data is None:
+                # Its pack went since the lookup: `reclaim` moved the blob first, so ask again.
+                moved = self.packs.locate([key]).get(key)
+                if moved is not None and moved != where:
+                    data = self.packs.read(moved)
             if data is not None:
                 return data
         try:
@@ -127,6 +132,12 @@ class LocalBlobStore:
                 except FileNotFoundError:
                     continue  # deleted while we walked
                 yield base + name, datetime.fromtimestamp(mtime, timezone.utc)
+
+    def reclaim(self, stopping: Callable[[], bool] = lambda: False) -> tuple[int, int]:
+        """Free the space of packs that are mostly replaced or deleted blobs (`Packs.reclaim`):
+        the packs deleted and the bytes their files held."""
+        with self._storage_errors():
+            return self.packs.reclaim(stopping)
 
     def ping(self) -> None:
         if not (self.root.is_dir() and os.access(self.root, os.W_OK)):

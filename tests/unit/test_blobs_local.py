@@ -223,3 +223,122 @@ def test_a_pack_that_cannot_be_sealed_on_close_is_sealed_at_the_next_start(tmp_p
     with _index(tmp_path) as db:
         assert db.execute("SELECT sealed FROM packs").fetchall() == [(1,)]
     assert again.get("profiles/a") == b"1"
+
+
+def _live(root) -> dict[str, int]:
+    with _index(root) as db:
+        return {name: live for name, live in db.execute("SELECT name, live FROM packs")}
+
+
+def _mostly_dead_pack(root, monkeypatch) -> tuple[LocalBlobStore, str]:
+    """A store whose first, sealed pack keeps 2 of its 10 blobs (a service kept longer than the
+    rest); its second pack is open."""
+    monkeypatch.setattr(blob_packs, "PACK_BYTES", 4300)  # the ten blobs fill the first pack
+    store = LocalBlobStore(root)
+    store.put_many([(f"profiles/{i}", bytes([i]) * 400) for i in range(10)])
+    store.put_many([("profiles/new", b"n" * 100)])
+    for i in range(2, 10):
+        store.delete(f"profiles/{i}")
+    return store, _packs(root)[0].name
+
+
+def test_reclaim_moves_the_live_blobs_of_a_mostly_dead_pack_and_deletes_it(tmp_path, monkeypatch):
+    store, first = _mostly_dead_pack(tmp_path, monkeypatch)
+    written = dict(store.list("profiles/"))
+    size = (tmp_path / ".packs" / first).stat().st_size
+    assert _live(tmp_path)[first] == 800
+    assert store.reclaim() == (1, size)
+    assert first not in {p.name for p in _packs(tmp_path)}
+    assert list(store.get_many(["profiles/0", "profiles/1", "profiles/new"])) == [b"\0" * 400, b"\1" * 400, b"n" * 100]
+    assert dict(store.list("profiles/")) == written  # a move is not a new write: retention sees the same times
+    (second,) = _packs(tmp_path)
+    assert _live(tmp_path) == {second.name: 900}
+    assert store.reclaim() == (0, 0)  # the open pack is never copied
+    store.close()
+    fresh = LocalBlobStore(tmp_path)
+    assert fresh.recover() == 0  # the copies were indexed: nothing to re-read, nothing lost
+    assert fresh.get("profiles/1") == b"\1" * 400 and _live(tmp_path) == {second.name: 900}
+
+
+def test_a_pack_half_live_or_more_is_left_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setattr(blob_packs, "PACK_BYTES", 4300)
+    store = LocalBlobStore(tmp_path)
+    store.put_many([(f"profiles/{i}", b"x" * 400) for i in range(10)])
+    store.put_many([("profiles/new", b"n")])
+    for i in range(4):
+        store.delete(f"profiles/{i}")
+    before = _packs(tmp_path)
+    assert store.reclaim() == (0, 0)
+    assert _packs(tmp_path) == before
+
+
+def test_a_blob_deleted_or_replaced_while_its_pack_is_reclaimed_stays_so(tmp_path, monkeypatch):
+    store, first = _mostly_dead_pack(tmp_path, monkeypatch)
+    other = LocalBlobStore(tmp_path)  # another process, deleting and replacing during the copy
+    read_record = blob_packs._read_record
+
+    def meanwhile(fd, key, offset, length):
+        data = read_record(fd, key, offset, length)
+        if key == "profiles/0":
+            other.delete("profiles/0")
+            other.put_many([("profiles/1", b"replaced")])
+        return data
+
+    monkeypatch.setattr(blob_packs, "_read_record", meanwhile)
+    assert store.reclaim()[0] == 1
+    with pytest.raises(NotFound):
+        store.get("profiles/0")
+    assert store.get("profiles/1") == b"replaced"
+    assert sum(_live(tmp_path).values()) == len(b"replaced") + 100
+
+
+def test_a_reader_that_found_a_blob_before_it_moved_still_reads_it(tmp_path, monkeypatch):
+    store, first = _mostly_dead_pack(tmp_path, monkeypatch)
+    where = store.packs.locate(["profiles/1"])["profiles/1"]
+    assert where[0] == first
+    store.reclaim()
+    assert store.packs.read(where) is None  # its pack is gone
+    assert store._read("profiles/1", store._path("profiles/1"), where) == b"\1" * 400
+
+
+def test_a_record_that_fails_its_crc_is_left_where_it_is(tmp_path, monkeypatch, caplog):
+    store, first = _mostly_dead_pack(tmp_path, monkeypatch)
+    pack, offset, _length = store.packs.locate(["profiles/0"])["profiles/0"]
+    with open(tmp_path / ".packs" / pack, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff")  # a flipped byte on disk
+    assert store.reclaim() == (0, 0)
+    assert "does not match its CRC" in caplog.text
+    assert first in {p.name for p in _packs(tmp_path)}
+    assert store.packs.locate(["profiles/0"])["profiles/0"][0] == first
+    assert store.packs.locate(["profiles/1"])["profiles/1"][0] != first  # the sound one moved
+
+
+def test_reclaim_stops_between_chunks_when_asked(tmp_path, monkeypatch):
+    store, first = _mostly_dead_pack(tmp_path, monkeypatch)
+    monkeypatch.setattr(blob_packs, "RECLAIM_CHUNK", 1)  # a chunk per blob
+    assert store.reclaim(stopping=iter([False, True]).__next__) == (0, 0)
+    moved = {k: where[0] for k, where in store.packs.locate(["profiles/0", "profiles/1"]).items()}
+    assert moved["profiles/0"] != first and moved["profiles/1"] == first
+    size = (tmp_path / ".packs" / first).stat().st_size
+    assert store.reclaim() == (1, size)  # the next pass finishes it
+
+
+def test_an_index_made_before_live_bytes_were_counted_gets_them(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"12345"), ("profiles/b", b"678")])
+    store.close()
+    with _index(tmp_path) as db:
+        db.execute("ALTER TABLE packs DROP COLUMN live")
+    LocalBlobStore(tmp_path)
+    assert list(_live(tmp_path).values()) == [8]
+
+
+def test_recover_counts_the_live_bytes_again(tmp_path):
+    store = LocalBlobStore(tmp_path)
+    store.put_many([("profiles/a", b"12345"), ("profiles/b", b"678")])
+    store.close()
+    with _index(tmp_path) as db:
+        db.execute("UPDATE packs SET live = 0")
+    LocalBlobStore(tmp_path).recover()
+    assert list(_live(tmp_path).values()) == [8]
