@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import struct
 import threading
 import time
-import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Sequence
+
+from shared.adapters.pack_records import encode, fsync_dir, read_record, scan, write_all
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ FOLDER = ".packs"  # starts with a dot: no blob key can name it
 INDEX = "index.db"
 SUFFIX = ".pack"
 PACK_BYTES = 64 << 20
-# magic, key length, data length, CRC-32 of key + data; then the key, then the data.
-_HEADER = struct.Struct("<4sHQI")
-_MAGIC = b"PFP1"
-_IOV_MAX = 1024  # buffers one writev takes on Linux
 LOOKUP = 500  # keys per index query (SQLite's bound on parameters is far above)
 # `reclaim` copies a sealed pack's blobs once fewer than this share of its bytes are live, so a
 # copy always writes less than it frees.
@@ -102,19 +98,12 @@ class Packs:
                moved: Sequence[tuple[str, int]] | None = None) -> None:
         """Store every (key, data) durably in one write and one fsync, then index them (`moved`:
         see `_index`)."""
-        parts: list[bytes] = []  # written as they are (writev): a batch is never copied into one buffer
-        starts = []
-        total = 0
-        for key, data in items:
-            raw = key.encode()
-            starts.append(total + _HEADER.size + len(raw))
-            parts += (_HEADER.pack(_MAGIC, len(raw), len(data), zlib.crc32(data, zlib.crc32(raw))), raw, data)
-            total += _HEADER.size + len(raw) + len(data)
+        parts, starts, total = encode(items)
         with self._lock:
             writer = self._open_writer(total)
             base = writer.size
             try:
-                _write_all(writer.fd, parts)
+                write_all(writer.fd, parts)
                 os.fsync(writer.fd)
             except BaseException:
                 try:
@@ -238,7 +227,7 @@ class Packs:
             origins: list[tuple[str, int]] = []
             size = 0
             for key, offset, length in live:
-                data = _read_record(fd, key, offset, length)
+                data = read_record(fd, key, offset, length)
                 if data is None:
                     log.error("pack %s: the record of %s at %d does not match its CRC; left where it is",
                               pack, key, offset)
@@ -285,7 +274,7 @@ class Packs:
         on_disk = {n for n in os.listdir(self.folder) if n.endswith(SUFFIX)}
         torn = 0
         for name in sorted(on_disk):
-            rows, end, cut = _scan(self._path(name), known.get(name, 0))
+            rows, end, cut = scan(self._path(name), known.get(name, 0))
             torn += cut
             with _transaction(db):
                 # An existing row wins: it was written by a later, committed batch.
@@ -364,84 +353,8 @@ def _add_live(db: sqlite3.Connection) -> None:
             _count_live(db)
 
 
-def _read_record(fd: int, key: str, offset: int, length: int) -> bytes | None:
-    """The data of the record of `key` whose data starts at `offset`, checked against the record's
-    own key and CRC; None when they do not match."""
-    raw = key.encode()
-    start = offset - len(raw) - _HEADER.size
-    record = os.pread(fd, _HEADER.size + len(raw) + length, start)
-    if len(record) != _HEADER.size + len(raw) + length:
-        return None
-    magic, key_len, data_len, crc = _HEADER.unpack_from(record)
-    data = record[_HEADER.size + len(raw):]
-    if (magic != _MAGIC or key_len != len(raw) or data_len != length or record[_HEADER.size:_HEADER.size + len(raw)] != raw
-            or zlib.crc32(data, zlib.crc32(raw)) != crc):
-        return None
-    return data
-
-
 def _where_key_in(db: sqlite3.Connection, select: str, keys: Sequence[str]) -> Iterator[tuple]:
     """The rows of `select ... WHERE key IN keys`, LOOKUP keys a query."""
     for start in range(0, len(keys), LOOKUP):
         chunk = keys[start:start + LOOKUP]
         yield from db.execute(f"{select} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-
-
-def _scan(path: str, start: int) -> tuple[list[tuple[str, int, int, float]], int, int]:
-    """The records of the pack at `path` from `start`: (key, data offset, length, written) each,
-    where the valid ones end, and 1 when a half-written record after them was cut off."""
-    rows: list[tuple[str, int, int, float]] = []
-    written = os.stat(path).st_mtime
-    with open(path, "r+b") as f:
-        size = os.fstat(f.fileno()).st_size
-        at = start
-        while at < size:
-            f.seek(at)
-            head = f.read(_HEADER.size)
-            if len(head) < _HEADER.size:
-                break
-            magic, key_len, length, crc = _HEADER.unpack(head)
-            end = at + _HEADER.size + key_len + length
-            if magic != _MAGIC or end > size:
-                break
-            raw = f.read(key_len)
-            data = f.read(length)
-            if zlib.crc32(data, zlib.crc32(raw)) != crc:
-                break
-            try:
-                key = raw.decode("ascii")
-            except UnicodeDecodeError:
-                break
-            rows.append((key, at + _HEADER.size + key_len, length, written))
-            at = end
-        cut = 1 if at < size else 0
-        if cut:
-            f.truncate(at)
-            os.fsync(f.fileno())
-    return rows, at, cut
-
-
-def _write_all(fd: int, parts: list[bytes]) -> None:
-    """Every byte of `parts`, in order, however short each writev falls."""
-    views = [memoryview(p) for p in parts if p]
-    while views:
-        written = os.writev(fd, views[:_IOV_MAX])
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if written:
-            views[0] = views[0][written:]
-
-
-def fsync_dir(path: str) -> None:
-    """Make a new name in `path` durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

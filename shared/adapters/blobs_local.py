@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from shared.adapters.blob_packs import LOOKUP, Packs, fsync_dir
+from shared.adapters.blob_packs import LOOKUP, Packs
+from shared.adapters.pack_records import fsync_dir
 from shared.errors import OUT_OF_SPACE, InsufficientStorage, NotFound, Unavailable
 
 # Keys are relative paths of plain segments: no `..`, no absolute paths, nothing that escapes root.

@@ -275,7 +275,7 @@ def test_a_pack_half_live_or_more_is_left_as_it_is(tmp_path, monkeypatch):
 def test_a_blob_deleted_or_replaced_while_its_pack_is_reclaimed_stays_so(tmp_path, monkeypatch):
     store, first = _mostly_dead_pack(tmp_path, monkeypatch)
     other = LocalBlobStore(tmp_path)  # another process, deleting and replacing during the copy
-    read_record = blob_packs._read_record
+    read_record = blob_packs.read_record
 
     def meanwhile(fd, key, offset, length):
         data = read_record(fd, key, offset, length)
@@ -284,7 +284,7 @@ def test_a_blob_deleted_or_replaced_while_its_pack_is_reclaimed_stays_so(tmp_pat
             other.put_many([("profiles/1", b"replaced")])
         return data
 
-    monkeypatch.setattr(blob_packs, "_read_record", meanwhile)
+    monkeypatch.setattr(blob_packs, "read_record", meanwhile)
     assert store.reclaim()[0] == 1
     with pytest.raises(NotFound):
         store.get("profiles/0")
