@@ -324,21 +324,15 @@ def test_reclaim_stops_between_chunks_when_asked(tmp_path, monkeypatch):
     assert store.reclaim() == (1, size)  # the next pass finishes it
 
 
-def test_an_index_made_before_live_bytes_were_counted_gets_them(tmp_path):
+@pytest.mark.parametrize("lost, reopen", [
+    ("ALTER TABLE packs DROP COLUMN live", lambda root: LocalBlobStore(root)),  # an index from before the count
+    ("UPDATE packs SET live = 0", lambda root: LocalBlobStore(root).recover()),  # recover counts again
+])
+def test_the_live_bytes_are_counted_again(tmp_path, lost, reopen):
     store = LocalBlobStore(tmp_path)
     store.put_many([("profiles/a", b"12345"), ("profiles/b", b"678")])
     store.close()
     with _index(tmp_path) as db:
-        db.execute("ALTER TABLE packs DROP COLUMN live")
-    LocalBlobStore(tmp_path)
-    assert list(_live(tmp_path).values()) == [8]
-
-
-def test_recover_counts_the_live_bytes_again(tmp_path):
-    store = LocalBlobStore(tmp_path)
-    store.put_many([("profiles/a", b"12345"), ("profiles/b", b"678")])
-    store.close()
-    with _index(tmp_path) as db:
-        db.execute("UPDATE packs SET live = 0")
-    LocalBlobStore(tmp_path).recover()
+        db.execute(lost)
+    reopen(tmp_path)
     assert list(_live(tmp_path).values()) == [8]
