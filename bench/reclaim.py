@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 from _common import closest_fixture, machine, percentile, write_result
@@ -76,7 +78,8 @@ def main() -> int:
         store = LocalBlobStore(root / "blobs")
         keys = fill(store, body, args.packs)
         folder = root / "blobs" / blob_packs.FOLDER
-        sealed = store.packs._db().execute("SELECT COUNT(*) FROM packs WHERE sealed = 1").fetchone()[0]
+        with closing(sqlite3.connect(folder / blob_packs.INDEX)) as index:
+            sealed = index.execute("SELECT COUNT(*) FROM packs WHERE sealed = 1").fetchone()[0]
         gone = [key for n, key in enumerate(keys) if n % args.keep_every]
         started, cpu = time.perf_counter(), time.process_time()
         for key in gone:

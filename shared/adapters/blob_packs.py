@@ -267,8 +267,9 @@ class Packs:
 
     def recover(self) -> int:
         """Before any writer starts: index what a crash left unindexed at the end of each pack,
-        cut a half-written record off, forget packs that are gone, seal every pack and delete the
-        empty ones. Returns how many half-written records there were."""
+        cut a half-written record off, forget packs that are gone, seal every pack, count each
+        one's live bytes again and delete the empty ones. Returns how many half-written records
+        there were."""
         db = self._db()
         known = dict(db.execute("SELECT name, indexed_to FROM packs").fetchall())
         on_disk = {n for n in os.listdir(self.folder) if n.endswith(SUFFIX)}
