@@ -1,5 +1,6 @@
 """Profile metadata in SQL (SQLAlchemy Core): SQLite for the embedded collector, PostgreSQL in
-production, the same statements on both.
+production, the same statements on both. `put`, which every upload waits on, runs its five
+statements on the connection's DBAPI cursor (`shared.adapters.sql_rows`).
 
 `created_at` is stored as integer epoch seconds, so the inclusive window compares exactly at
 second precision on every engine. Labels live in a child table, one row per pair, indexed on
@@ -17,11 +18,11 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 
 from shared.adapters.settings import SqlTimeouts
+from shared.adapters.sql_rows import RowInsert, execute, placeholder
 from shared.adapters.sql import (
     CHUNK,
     chunks,
     create_engine,
-    insert_ignore,
     migrate,
     profile_labels,
     profiles,
@@ -35,7 +36,6 @@ from shared.adapters.sql import (
     totals_json,
     totals_of,
     unavailable_on_error,
-    upsert,
     windows,
 )
 from shared.model import Label, Labels, ProfileMeta, ProfileType, Query
@@ -52,22 +52,8 @@ class SqlMetaStore:
     def __init__(self, url: str, timeouts: SqlTimeouts | None = None) -> None:
         self.url = url
         self.engine = create_engine(url, timeouts)
-        # Built once: SQLAlchemy then reuses their compiled form on every put.
-        insert = insert_ignore(self.engine)
-        self._insert_profiles = insert(profiles, ("id",)).returning(profiles.c.id)
-        self._insert_labels = insert(profile_labels, ("profile_id", "position"))
-        self._insert_series = insert(series, ("id",)).returning(series.c.id)
-        self._insert_series_labels = insert(series_labels, ("series_id", "position"))
-        bump = upsert(self.engine)(series_hours)
-        self._bump_hour = bump.on_conflict_do_update(
-            index_elements=["series_id", "hour"],
-            set_={"version": series_hours.c.version + bump.excluded.version},
-        )
-        sh, p = series_hours, profiles
-        counter = sa.select(sh.c.version).where(sh.c.series_id == p.c.series_id,
-                                                sh.c.hour == p.c.created_at - p.c.created_at % HOUR)
-        self._stamp_versions = sa.update(p).where(p.c.id.in_(sa.bindparam("ids", expanding=True))).values(
-            version=counter.scalar_subquery())
+        self._put = _PutStatements(self.engine.dialect)
+        p = profiles
         # A read by id is every single-profile download: building the statement and its cache key
         # anew each time, and rendering the URL for the error message, were a seventh of its CPU.
         self._get_by_ids = _WITH_SERIES_LABELS.where(p.c.id.in_(sa.bindparam("ids", expanding=True)))
@@ -84,41 +70,27 @@ class SqlMetaStore:
             first.setdefault(m.id, m)  # a repeated id in one batch: the first wins, as across batches
         metas = list(first.values())
         in_series = {m.id: Series.of(m.service, m.type, m.labels, m.signature) for m in metas if m.type.is_pprof}
-        rows = [
-            {
-                "id": m.id,
-                "service": m.service,
-                "type": m.type.value,
-                "created_at": epoch(m.created_at),
-                "received_at": epoch(m.received_at),
-                "size": m.size,
-                "signature": m.signature,
-                "series_id": in_series[m.id].id if m.id in in_series else None,
-                "totals": totals_json(m.totals),
-            }
-            for m in metas
-        ]
+        rows = [(m.id, m.service, m.type.value, epoch(m.created_at), epoch(m.received_at), m.size, m.signature,
+                 in_series[m.id].id if m.id in in_series else None, totals_json(m.totals))
+                for m in metas]
+        put = self._put
         with self._guard(), self.engine.begin() as conn:
             # ON CONFLICT DO NOTHING ... RETURNING id names the rows really inserted: an id stored
             # before (a redelivery) gets no labels and bumps no counter a second time.
             fresh_ids: set[str] = set()
             for chunk in chunks(rows, CHUNK // 8):
-                fresh_ids.update(r[0] for r in conn.execute(self._insert_profiles, chunk))
+                fresh_ids.update(r[0] for r in put.profiles(conn, chunk))
             if not fresh_ids:
                 return
             fresh = [m for m in metas if m.id in fresh_ids]
-            label_rows = [
-                {"profile_id": m.id, "position": i, "key": lb.key, "value": lb.value}
-                for m in fresh
-                for i, lb in enumerate(m.labels)
-            ]
+            label_rows = [(m.id, i, lb.key, lb.value) for m in fresh for i, lb in enumerate(m.labels)]
             for chunk in chunks(label_rows, CHUNK // 4):
-                conn.execute(self._insert_labels, chunk)
+                put.labels(conn, chunk)
             self._bump_hours(conn, [(in_series[m.id], epoch(m.created_at)) for m in fresh if m.id in in_series])
             # Each new profile takes its counter's value after the bump (the counter rows are
             # still locked here): the compactor tells by it what a window already holds.
             for ids in chunks([m.id for m in fresh if m.id in in_series], CHUNK):
-                conn.execute(self._stamp_versions, {"ids": ids})
+                execute(conn, put.stamp_versions(len(ids)), ids)
 
     def _bump_hours(self, conn: sa.Connection, placed: list[tuple[Series, int]]) -> None:
         """Record each new profile's series (with its label pairs, when it is new) and add one to its
@@ -128,24 +100,21 @@ class SqlMetaStore:
         """
         if not placed:
             return
+        put = self._put
         known = {s.id: s for s, _ in placed}
-        series_rows = [
-            {"id": s.id, "service": s.service, "type": s.type.value, "signature": s.signature,
-             "labels": series_labels_json(s.labels)}
-            for s in sorted(known.values(), key=lambda s: s.id)
-        ]
+        series_rows = [(s.id, s.service, s.type.value, s.signature, series_labels_json(s.labels))
+                       for s in sorted(known.values(), key=lambda s: s.id)]
         fresh: set[str] = set()
         for chunk in chunks(series_rows, CHUNK // 8):
-            fresh.update(r[0] for r in conn.execute(self._insert_series, chunk))
-        label_rows = [{"series_id": sid, "position": i, "service": known[sid].service, "type": known[sid].type.value,
-                       "key": lb.key, "value": lb.value}
+            fresh.update(r[0] for r in put.series(conn, chunk))
+        label_rows = [(sid, i, known[sid].service, known[sid].type.value, lb.key, lb.value)
                       for sid in sorted(fresh) for i, lb in enumerate(known[sid].labels)]
         for chunk in chunks(label_rows, CHUNK // 4):
-            conn.execute(self._insert_series_labels, chunk)
+            put.series_labels(conn, chunk)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
-        hour_rows = [{"series_id": sid, "hour": hour, "version": n} for (sid, hour), n in sorted(counts.items())]
+        hour_rows = [(sid, hour, n) for (sid, hour), n in sorted(counts.items())]
         for hours in chunks(hour_rows, CHUNK // 4):
-            conn.execute(self._bump_hour, hours)
+            put.bump_hours(conn, hours)
 
     def find(self, query: Query) -> list[ProfileMeta]:
         p = profiles
@@ -345,3 +314,37 @@ def _probed(p: sa.FromClause, query: Query) -> sa.ColumnElement[bool]:
 def _keys_unique(labels: Labels) -> bool:
     keys = [lb.key for lb in labels]
     return len(set(keys)) == len(keys)
+
+
+class _PutStatements:
+    """The statements of `SqlMetaStore.put` in `dialect`'s SQL (`shared.adapters.sql_rows`)."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.profiles = RowInsert(dialect, profiles, ("id", "service", "type", "created_at", "received_at", "size",
+                                                      "signature", "series_id", "totals"),
+                                  "ON CONFLICT (id) DO NOTHING RETURNING id")
+        self.labels = RowInsert(dialect, profile_labels, ("profile_id", "position", "key", "value"),
+                                "ON CONFLICT (profile_id, position) DO NOTHING")
+        self.series = RowInsert(dialect, series, ("id", "service", "type", "signature", "labels"),
+                                "ON CONFLICT (id) DO NOTHING RETURNING id")
+        self.series_labels = RowInsert(dialect, series_labels,
+                                       ("series_id", "position", "service", "type", "key", "value"),
+                                       "ON CONFLICT (series_id, position) DO NOTHING")
+        self.bump_hours = RowInsert(dialect, series_hours, ("series_id", "hour", "version"),
+                                    "ON CONFLICT (series_id, hour) DO UPDATE "
+                                    "SET version = series_hours.version + excluded.version")
+        mark = placeholder(dialect)
+        modulo = "%%" if mark == "%s" else "%"  # a literal % in a psycopg statement with parameters
+        self._stamp = ("UPDATE profiles SET version = (SELECT series_hours.version FROM series_hours"
+                       " WHERE series_hours.series_id = profiles.series_id"
+                       f" AND series_hours.hour = profiles.created_at - profiles.created_at {modulo} {HOUR})"
+                       " WHERE profiles.id IN ({})")
+        self._mark = mark
+        self._stamps: dict[int, str] = {}
+
+    def stamp_versions(self, ids: int) -> str:
+        """Set each of `ids` profiles' version to its (series, hour) counter's value."""
+        text = self._stamps.get(ids)
+        if text is None:
+            text = self._stamps[ids] = self._stamp.format(", ".join([self._mark] * ids))
+        return text

@@ -233,16 +233,6 @@ def _schema_missing(exc: BaseException | None) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
 
 
-def insert_ignore(conn: sa.Connection | Engine):
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect: ids make writes idempotent."""
-    insert = upsert(conn)
-
-    def build(table: sa.Table, keys: tuple[str, ...]):
-        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
-
-    return build
-
-
 def upsert(conn: sa.Connection | Engine) -> Any:
     """The dialect's INSERT, whose ON CONFLICT clause the caller adds."""
     from sqlalchemy.dialects import postgresql, sqlite

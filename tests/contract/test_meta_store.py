@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from shared.adapters.meta_sql import PROBED_WINDOW, SqlMetaStore, sqlite_url
 from shared.errors import BadRequest, Unavailable
@@ -238,3 +239,31 @@ def test_a_database_without_the_schema_is_unavailable_and_names_migrate(unmigrat
                 action()
     finally:
         store.close()
+
+
+def _cut(conn: sa.Connection) -> None:
+    """End `conn`'s database connection under it, as a restarted server or a dropped network does."""
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        dbapi.close()
+        return
+    other = sa.create_engine(conn.engine.url)
+    try:
+        with other.begin() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": dbapi.info.backend_pid})
+    finally:
+        other.dispose()
+
+
+def test_a_put_whose_connection_is_lost_is_unavailable_and_the_next_put_stores(meta_store, ns):
+    """Lost inside the put's transaction: Unavailable (the client retries), nothing half-written,
+    and the next put gets a working connection."""
+    lost = meta(ns, labels="a=1")
+    sa.event.listen(meta_store.engine, "begin", _cut, once=True)
+    with pytest.raises(Unavailable):
+        meta_store.put([lost])
+    assert meta_store.find(query(ns)) == []
+    kept = meta(ns, labels="a=2")
+    meta_store.put([lost, kept])
+    assert {m.id for m in meta_store.find(query(ns))} == {lost.id, kept.id}
+    assert [m.labels for m in meta_store.get_many([lost.id])] == [Labels.parse("a=1")]
