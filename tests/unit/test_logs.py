@@ -74,3 +74,31 @@ def test_a_forked_child_writes_its_lines_with_a_writer_of_its_own():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert [json.loads(line)["msg"] for line in got.splitlines()] == ["from the forked one"]
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def test_a_burst_of_lines_is_written_in_a_few_writes_not_one_a_line():
+    """The writer wakes once per `linger`, not once per line: each wake takes the GIL from the
+    thread that stores the uploads."""
+    out = _CountingStream()
+    target = logging.StreamHandler(out)
+    target.setFormatter(JsonFormatter())
+    handler = Behind(target, linger=0.2)
+    logger = logging.getLogger("test.logs.burst")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for i in range(500):
+        logger.info("request", extra={"fields": {"n": i}})
+    handler.close()
+    assert [json.loads(line)["n"] for line in out.getvalue().splitlines()] == list(range(500))
+    assert out.writes <= 3, out.writes
