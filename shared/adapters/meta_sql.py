@@ -84,8 +84,8 @@ class SqlMetaStore:
                 return
             fresh = [m for m in metas if m.id in fresh_ids]
             label_rows = [(m.id, i, lb.key, lb.value) for m in fresh for i, lb in enumerate(m.labels)]
-            for chunk in chunks(label_rows, CHUNK // 4):
-                put.labels(conn, chunk)
+            for pairs in chunks(label_rows, CHUNK // 4):
+                put.labels(conn, pairs)
             self._bump_hours(conn, [(in_series[m.id], epoch(m.created_at)) for m in fresh if m.id in in_series])
             # Each new profile takes its counter's value after the bump (the counter rows are
             # still locked here): the compactor tells by it what a window already holds.
@@ -109,8 +109,8 @@ class SqlMetaStore:
             fresh.update(r[0] for r in put.series(conn, chunk))
         label_rows = [(sid, i, known[sid].service, known[sid].type.value, lb.key, lb.value)
                       for sid in sorted(fresh) for i, lb in enumerate(known[sid].labels)]
-        for chunk in chunks(label_rows, CHUNK // 4):
-            put.series_labels(conn, chunk)
+        for pairs in chunks(label_rows, CHUNK // 4):
+            put.series_labels(conn, pairs)
         counts = Counter((s.id, floor_to(at, HOUR)) for s, at in placed)
         hour_rows = [(sid, hour, n) for (sid, hour), n in sorted(counts.items())]
         for hours in chunks(hour_rows, CHUNK // 4):
