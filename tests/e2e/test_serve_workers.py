@@ -143,13 +143,18 @@ def sample(text: str, name: str) -> float:
     return float(found.group(1))
 
 
-def metrics_folder(pid: int) -> Path:
-    """The folder of metric values a worker maps (prometheus-client's multiprocess files)."""
-    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-        path = line.split()[-1] if len(line.split()) >= 6 else ""
-        if "profefe-metrics-" in path:
-            return Path(path).parent
-    raise AssertionError(f"worker {pid} maps no metric values")
+def metrics_folder(pid: int, within: float = 10.0) -> Path:
+    """The folder of metric values a worker maps (prometheus-client's multiprocess files), waiting
+    for a worker still starting: the collector answers once either worker does."""
+    deadline = time.monotonic() + within
+    while True:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if "profefe-metrics-" in path:
+                return Path(path).parent
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker {pid} maps no metric values after {within:g} s")
+        time.sleep(0.05)
 
 
 def test_a_scrape_of_either_worker_counts_the_uploads_of_both_and_the_compactor(tmp_path):
