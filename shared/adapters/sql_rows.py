@@ -51,9 +51,8 @@ class RowInsert:
         quote = dialect.identifier_preparer.quote
         for name in columns:
             table.c[name]  # a column the schema does not have fails here, not at the first put
-        self.width = len(columns)
         self._head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-        self._one = "(" + ", ".join([placeholder(dialect)] * self.width) + ")"
+        self._one = "(" + ", ".join([placeholder(dialect)] * len(columns)) + ")"
         self._tail = " " + tail
         self._sql: dict[int, str] = {}
 
