@@ -73,6 +73,9 @@ class Packs:
         self._local = threading.local()
         self._lock = threading.Lock()  # one append (write, fsync, index) at a time per process
         self._writer: _Writer | None = None
+        # Records reclaim found damaged: logged once, then passed over (each pass would re-read
+        # and re-log them; they stay where they are and keep their pack).
+        self._damaged: set[tuple[str, int]] = set()
         db = self._db()
         db.executescript(_SCHEMA)
         if "live" not in {row[1] for row in db.execute("PRAGMA table_info(packs)")}:
@@ -227,10 +230,13 @@ class Packs:
             origins: list[tuple[str, int]] = []
             size = 0
             for key, offset, length in live:
+                if (pack, offset) in self._damaged:
+                    continue
                 data = read_record(fd, key, offset, length)
                 if data is None:
-                    log.error("pack %s: the record of %s at %d does not match its CRC; left where it is",
-                              pack, key, offset)
+                    self._damaged.add((pack, offset))
+                    log.error("pack %s: the record of %s at %d does not match its CRC; left where it is, "
+                              "and its pack with it", pack, key, offset)
                     continue
                 chunk.append((key, data))
                 origins.append((pack, offset))

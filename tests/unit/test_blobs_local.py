@@ -312,6 +312,11 @@ def test_a_record_that_fails_its_crc_is_left_where_it_is(tmp_path, monkeypatch, 
     assert first in {p.name for p in _packs(tmp_path)}
     assert store.packs.locate(["profiles/0"])["profiles/0"][0] == first
     assert store.packs.locate(["profiles/1"])["profiles/1"][0] != first  # the sound one moved
+    caplog.clear()
+    assert store.reclaim() == (0, 0)  # the next pass: the damaged record is not read or logged again
+    assert "does not match" not in caplog.text
+    store.delete("profiles/0")  # retention reaches it: the pack goes
+    assert first not in {p.name for p in _packs(tmp_path)}
 
 
 def test_reclaim_stops_between_chunks_when_asked(tmp_path, monkeypatch):
