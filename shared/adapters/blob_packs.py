@@ -141,7 +141,7 @@ class Packs:
                               (writer.name, offset, key, pack, was)).rowcount:
                     freed[pack] = freed.get(pack, 0) + len(data)
                     added += len(data)
-        db.executemany("UPDATE packs SET live = live - ? WHERE name = ?", [(n, p) for p, n in freed.items()])
+        _take_live(db, freed)
         db.execute("UPDATE packs SET indexed_to = ?, live = live + ? WHERE name = ?",
                    (writer.size, added, writer.name))
         return _drop_empty(db, freed)
@@ -191,12 +191,12 @@ class Packs:
     def delete(self, keys: Sequence[str]) -> None:
         """Unindex `keys`; a sealed pack left with no blob is deleted. Takes the index's write lock
         only when one of them is packed (a window's write or delete, say, finds none)."""
-        if not _packs_of(self._db(), keys):
+        if not _live_of(self._db(), keys):
             return
         with _transaction(self._db()) as db:
-            freed = _live_of(db, keys)
+            freed = _live_of(db, keys)  # again, under the write lock
             db.executemany("DELETE FROM blobs WHERE key = ?", [(k,) for k in keys])
-            db.executemany("UPDATE packs SET live = live - ? WHERE name = ?", [(n, p) for p, n in freed.items()])
+            _take_live(db, freed)
             emptied = _drop_empty(db, freed)
         self._unlink(emptied)
 
@@ -336,16 +336,17 @@ def _drop_empty(db: sqlite3.Connection, packs: Iterable[str]) -> list[str]:
     return emptied
 
 
-def _packs_of(db: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
-    return {pack for (pack,) in _where_key_in(db, "SELECT pack FROM blobs", keys)}
-
-
 def _live_of(db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, int]:
     """pack -> the bytes of those of `keys` it holds."""
     found: dict[str, int] = {}
     for pack, length in _where_key_in(db, "SELECT pack, length FROM blobs", keys):
         found[pack] = found.get(pack, 0) + length
     return found
+
+
+def _take_live(db: sqlite3.Connection, freed: dict[str, int]) -> None:
+    """Take `freed` (pack -> bytes no longer indexed there) off the packs' live bytes."""
+    db.executemany("UPDATE packs SET live = live - ? WHERE name = ?", [(n, p) for p, n in freed.items()])
 
 
 def _count_live(db: sqlite3.Connection) -> None:

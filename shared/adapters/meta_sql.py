@@ -321,18 +321,13 @@ class _PutStatements:
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.profiles = RowInsert(dialect, profiles, ("id", "service", "type", "created_at", "received_at", "size",
-                                                      "signature", "series_id", "totals"),
-                                  "ON CONFLICT (id) DO NOTHING RETURNING id")
-        self.labels = RowInsert(dialect, profile_labels, ("profile_id", "position", "key", "value"),
-                                "ON CONFLICT (profile_id, position) DO NOTHING")
-        self.series = RowInsert(dialect, series, ("id", "service", "type", "signature", "labels"),
-                                "ON CONFLICT (id) DO NOTHING RETURNING id")
+                                                      "signature", "series_id", "totals"), returning="id")
+        self.labels = RowInsert(dialect, profile_labels, ("profile_id", "position", "key", "value"))
+        self.series = RowInsert(dialect, series, ("id", "service", "type", "signature", "labels"), returning="id")
         self.series_labels = RowInsert(dialect, series_labels,
-                                       ("series_id", "position", "service", "type", "key", "value"),
-                                       "ON CONFLICT (series_id, position) DO NOTHING")
+                                       ("series_id", "position", "service", "type", "key", "value"))
         self.bump_hours = RowInsert(dialect, series_hours, ("series_id", "hour", "version"),
-                                    "ON CONFLICT (series_id, hour) DO UPDATE "
-                                    "SET version = series_hours.version + excluded.version")
+                                    update="version = series_hours.version + excluded.version")
         mark = placeholder(dialect)
         modulo = "%%" if mark == "%s" else "%"  # a literal % in a psycopg statement with parameters
         self._stamp = ("UPDATE profiles SET version = (SELECT series_hours.version FROM series_hours"

@@ -26,14 +26,14 @@ def placeholder(dialect: sa.Dialect) -> str:
     raise RuntimeError(f"unsupported parameter style {dialect.paramstyle!r} ({dialect.name})")
 
 
-def execute(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[tuple]:
+def execute(conn: sa.Connection, sql: str, params: Sequence[Any]) -> Sequence[Any]:
     """Run `sql` on `conn`'s DBAPI connection, in its transaction; the rows it returns, if any."""
     dialect = conn.dialect
     dbapi_conn = conn.connection
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description is not None else []
+        return cursor.fetchall() if cursor.description is not None else []
     except dialect.loaded_dbapi.Error as exc:
         # On a lost connection the transaction's rollback fails too, and the pool drops it.
         raise sa.exc.DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect,
@@ -44,16 +44,20 @@ def execute(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[tuple]
 
 
 class RowInsert:
-    """`INSERT INTO table (columns) VALUES (...), ... <tail>` for any number of rows, each a
-    tuple in the order of `columns`; `tail` is the ON CONFLICT (and RETURNING) clause."""
+    """`INSERT INTO table (columns) VALUES (...), ... ON CONFLICT (its primary key) DO NOTHING` (or
+    `DO UPDATE SET update`) `[RETURNING returning]`, for any number of rows, each a tuple in the
+    order of `columns`."""
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], tail: str) -> None:
+    def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], *,
+                 update: str | None = None, returning: str | None = None) -> None:
         quote = dialect.identifier_preparer.quote
         for name in columns:
             table.c[name]  # a column the schema does not have fails here, not at the first put
+        key = ", ".join(quote(c.name) for c in table.primary_key)
         self._head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
         self._one = "(" + ", ".join([placeholder(dialect)] * len(columns)) + ")"
-        self._tail = " " + tail
+        self._tail = (f" ON CONFLICT ({key}) DO " + (f"UPDATE SET {update}" if update else "NOTHING")
+                      + (f" RETURNING {quote(returning)}" if returning else ""))
         self._sql: dict[int, str] = {}
 
     def sql(self, rows: int) -> str:
@@ -62,7 +66,7 @@ class RowInsert:
             text = self._sql[rows] = self._head + ", ".join([self._one] * rows) + self._tail
         return text
 
-    def __call__(self, conn: sa.Connection, rows: Sequence[tuple]) -> list[tuple]:
+    def __call__(self, conn: sa.Connection, rows: Sequence[tuple]) -> Sequence[Any]:
         if not rows:
             return []
         return execute(conn, self.sql(len(rows)), [value for row in rows for value in row])
